@@ -1,0 +1,282 @@
+"""CMC and mAP, vectorised over chunks of queries.
+
+Settings (SPEC section 5). A gallery item is *junk* (removed from the ranking) when it has
+the query's identity and
+
+- ``general``: the query's camera;
+- ``sc``: the query's camera, or different clothes (only same-clothes matches count);
+- ``cc``: the query's camera, or the same clothes (only clothes-changing matches count).
+
+Distances are compared in float32; ties are broken by gallery index, so results are
+deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from ccreid.evaluation.distance import Metric, iter_distance_rows
+
+EvalMode = Literal["general", "sc", "cc"]
+EVAL_MODES: tuple[str, ...] = ("general", "sc", "cc")
+
+# Elements of the distance matrix handled per chunk: bounds the working memory
+# (about 40 bytes per element) to a few hundred MB whatever the problem size.
+_CHUNK_ELEMENTS = 8_000_000
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    """Metrics of one query set against one gallery, as fractions in [0, 1]."""
+
+    cmc: np.ndarray
+    mAP: float
+    num_valid_queries: int
+    num_queries: int
+    mode: str = "general"
+
+    @property
+    def num_skipped_queries(self) -> int:
+        """Queries without any valid match in the gallery (not counted in the metrics)."""
+        return self.num_queries - self.num_valid_queries
+
+    def top(self, k: int) -> float:
+        """CMC at rank ``k`` (1-based) as a fraction."""
+        if not 1 <= k <= len(self.cmc):
+            raise ValueError(f"rank {k} outside 1..{len(self.cmc)}")
+        return float(self.cmc[k - 1])
+
+    def summary(self) -> dict[str, float]:
+        """Top-1/5/10 and mAP in percent, rounded to one decimal as papers report them."""
+        out = {f"top{k}": round(100.0 * self.top(k), 1) for k in (1, 5, 10) if k <= len(self.cmc)}
+        out["mAP"] = round(100.0 * self.mAP, 1)
+        return out
+
+
+class _Labels:
+    """Validated label arrays of one query/gallery problem."""
+
+    def __init__(
+        self,
+        q_pids: Iterable,
+        g_pids: Iterable,
+        q_camids: Iterable,
+        g_camids: Iterable,
+        q_clothes: Iterable | None,
+        g_clothes: Iterable | None,
+        mode: str,
+    ) -> None:
+        if mode not in EVAL_MODES:
+            raise ValueError(f"unknown evaluation mode {mode!r}; expected one of {EVAL_MODES}")
+        if mode != "general" and (q_clothes is None or g_clothes is None):
+            raise ValueError(f"mode {mode!r} needs clothes labels for both query and gallery")
+        self.mode = mode
+        self.q_pids, self.q_cams = _as_labels(q_pids, "q_pids"), _as_labels(q_camids, "q_camids")
+        self.g_pids, self.g_cams = _as_labels(g_pids, "g_pids"), _as_labels(g_camids, "g_camids")
+        _same_length("query", q_pids=self.q_pids, q_camids=self.q_cams)
+        _same_length("gallery", g_pids=self.g_pids, g_camids=self.g_cams)
+        self.q_clothes = self.g_clothes = None
+        if mode != "general":
+            self.q_clothes = _as_labels(q_clothes, "q_clothes")
+            self.g_clothes = _as_labels(g_clothes, "g_clothes")
+            _same_length("query", q_pids=self.q_pids, q_clothes=self.q_clothes)
+            _same_length("gallery", g_pids=self.g_pids, g_clothes=self.g_clothes)
+        if len(self.q_pids) == 0:
+            raise ValueError("the query set is empty")
+        if len(self.g_pids) == 0:
+            raise ValueError("the gallery is empty")
+
+        self.q_id_cam, self.g_id_cam = _joint_codes(
+            self.q_pids, self.q_cams, self.g_pids, self.g_cams
+        )
+        if mode != "general":
+            self.q_id_clo, self.g_id_clo = _joint_codes(
+                self.q_pids, self.q_clothes, self.g_pids, self.g_clothes
+            )
+
+    def junk_and_match(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Boolean (b, n_gallery) masks of junk items and of valid matches for query rows."""
+        same_id = self.q_pids[rows, None] == self.g_pids[None, :]
+        junk = self.q_id_cam[rows, None] == self.g_id_cam[None, :]
+        if self.mode == "cc":
+            junk |= self.q_id_clo[rows, None] == self.g_id_clo[None, :]
+        elif self.mode == "sc":
+            junk |= same_id & (self.q_id_clo[rows, None] != self.g_id_clo[None, :])
+        return junk, same_id & ~junk
+
+
+def _joint_codes(
+    q_a: np.ndarray, q_b: np.ndarray, g_a: np.ndarray, g_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of (a, b) pairs shared by query and gallery: one compare tests both."""
+    pairs = np.concatenate([np.stack([q_a, q_b], 1), np.stack([g_a, g_b], 1)])
+    codes = np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1).astype(np.int32)
+    return codes[: len(q_a)], codes[len(q_a) :]
+
+
+def _as_labels(values: Iterable, name: str) -> np.ndarray:
+    arr = values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    return arr
+
+
+def _same_length(what: str, **arrays: np.ndarray) -> None:
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{what} label lengths differ: {lengths}")
+
+
+_JUNK_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _rank_keys(dist: np.ndarray) -> np.ndarray:
+    """uint64 sort keys: order-preserving float32 bits in the high word, gallery index low.
+
+    Sorting these values (a SIMD sort, several times faster than a stable argsort) ranks
+    by distance with ties broken by gallery index, and the low word gives the permutation.
+    """
+    if dist.shape[1] >= 2**32 - 1:
+        raise ValueError(f"gallery of {dist.shape[1]} items is too large (max 2**32 - 2)")
+    bits = (np.asarray(dist, dtype=np.float32) + np.float32(0.0)).view(np.uint32)  # -0 -> +0
+    sign = bits >> np.uint32(31)
+    if sign.any():  # negative distances: flip so that unsigned order equals float order
+        bits = bits ^ (sign * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000))
+    else:
+        bits = bits | np.uint32(0x80000000)
+    keys = np.empty(dist.shape, dtype=np.uint64)
+    halves = keys.view(np.uint32).reshape(*dist.shape, 2)  # little-endian: [low, high]
+    halves[..., _LOW] = np.arange(dist.shape[1], dtype=np.uint32)
+    halves[..., 1 - _LOW] = bits
+    return keys
+
+
+_LOW = 0 if np.little_endian else 1
+
+
+class _Accumulator:
+    """Collects per-query first-match ranks and average precisions across chunks."""
+
+    def __init__(self, max_rank: int) -> None:
+        self.max_rank = max_rank
+        self.first_hits = np.zeros(max_rank, dtype=np.int64)
+        self.ap_sum = 0.0
+        self.num_valid = 0
+        self.num_queries = 0
+
+    def add(self, dist: np.ndarray, junk: np.ndarray, good: np.ndarray) -> None:
+        if not np.isfinite(dist).all():
+            raise ValueError("the distance matrix contains NaN or infinite values")
+        rows, cols = dist.shape
+        keys = _rank_keys(dist)
+        keys[junk] = _JUNK_KEY  # junk sorts last, so a column index is a rank among kept items
+        keys.sort(axis=1)
+        order = keys.view(np.uint32).reshape(rows, cols, 2)[..., _LOW]
+        flat_order = order + (np.arange(rows, dtype=np.int64) * cols)[:, None]
+        num_kept = cols - junk.sum(axis=1)
+        # Junk keys carry index 0xFFFFFFFF: clip them, then mask them out by rank.
+        np.minimum(flat_order, good.size - 1, out=flat_order)
+        good_sorted = good.ravel().take(flat_order)
+        good_sorted &= np.arange(cols)[None, :] < num_kept[:, None]
+        self.num_queries += rows
+        hit_row, hit_rank = np.nonzero(good_sorted)  # row-major: each row's hits by rank
+        if hit_row.size == 0:
+            return
+        num_good = np.bincount(hit_row, minlength=rows)
+        row_start = np.cumsum(num_good) - num_good
+        hit_number = np.arange(hit_row.size) - row_start[hit_row] + 1
+        valid = num_good > 0
+        self.num_valid += int(valid.sum())
+        first = hit_rank[row_start[valid]]
+        self.first_hits += np.bincount(first[first < self.max_rank], minlength=self.max_rank)
+        precision_sum = np.bincount(hit_row, weights=hit_number / (hit_rank + 1.0), minlength=rows)
+        self.ap_sum += float((precision_sum[valid] / num_good[valid]).sum())
+
+    def result(self, mode: str) -> RetrievalResult:
+        if self.num_valid == 0:
+            return RetrievalResult(np.zeros(self.max_rank), 0.0, 0, self.num_queries, mode)
+        cmc = np.cumsum(self.first_hits) / self.num_valid
+        return RetrievalResult(
+            cmc, self.ap_sum / self.num_valid, self.num_valid, self.num_queries, mode
+        )
+
+
+def _rows_per_chunk(num_gallery: int) -> int:
+    return max(1, _CHUNK_ELEMENTS // max(1, num_gallery))
+
+
+def _evaluate_blocks(
+    blocks: Iterator[tuple[int, np.ndarray]], labels: _Labels, max_rank: int
+) -> RetrievalResult:
+    if max_rank < 1:
+        raise ValueError(f"max_rank must be >= 1, got {max_rank}")
+    acc = _Accumulator(max_rank)
+    for start, block in blocks:
+        rows = slice(start, start + block.shape[0])
+        junk, good = labels.junk_and_match(rows)
+        acc.add(block, junk, good)
+    return acc.result(labels.mode)
+
+
+def evaluate(
+    distmat: np.ndarray | torch.Tensor,
+    q_pids: Iterable,
+    g_pids: Iterable,
+    q_camids: Iterable,
+    g_camids: Iterable,
+    q_clothes: Iterable | None = None,
+    g_clothes: Iterable | None = None,
+    mode: EvalMode = "general",
+    max_rank: int = 50,
+) -> RetrievalResult:
+    """CMC and mAP of a (n_query, n_gallery) distance matrix (smaller = more similar).
+
+    ``distmat`` may be a numpy memmap: it is read a chunk of rows at a time. Queries with
+    no valid match are skipped and counted in ``num_valid_queries``.
+    """
+    labels = _Labels(q_pids, g_pids, q_camids, g_camids, q_clothes, g_clothes, mode)
+    if isinstance(distmat, torch.Tensor):
+        distmat = distmat.detach().cpu().numpy()
+    if distmat.ndim != 2:
+        raise ValueError(f"distmat must be 2-D, got shape {distmat.shape}")
+    expected = (len(labels.q_pids), len(labels.g_pids))
+    if distmat.shape != expected:
+        raise ValueError(
+            f"distmat shape {distmat.shape} does not match (num queries, num gallery) = {expected}"
+        )
+    step = _rows_per_chunk(distmat.shape[1])
+    blocks = ((s, np.asarray(distmat[s : s + step])) for s in range(0, distmat.shape[0], step))
+    return _evaluate_blocks(blocks, labels, max_rank)
+
+
+def evaluate_features(
+    qf: torch.Tensor,
+    gf: torch.Tensor,
+    q_pids: Iterable,
+    g_pids: Iterable,
+    q_camids: Iterable,
+    g_camids: Iterable,
+    q_clothes: Iterable | None = None,
+    g_clothes: Iterable | None = None,
+    mode: EvalMode = "general",
+    metric: Metric = "cosine",
+    max_rank: int = 50,
+) -> RetrievalResult:
+    """Like :func:`evaluate`, computing distances chunk by chunk from features.
+
+    The full distance matrix never exists, so memory stays bounded for 100k x 100k problems.
+    """
+    labels = _Labels(q_pids, g_pids, q_camids, g_camids, q_clothes, g_clothes, mode)
+    if len(qf) != len(labels.q_pids) or len(gf) != len(labels.g_pids):
+        raise ValueError(
+            f"features ({len(qf)} query, {len(gf)} gallery) do not match labels "
+            f"({len(labels.q_pids)} query, {len(labels.g_pids)} gallery)"
+        )
+    step = _rows_per_chunk(len(gf))
+    blocks = ((s, b.numpy()) for s, b in iter_distance_rows(qf, gf, metric, chunk_size=step))
+    return _evaluate_blocks(blocks, labels, max_rank)

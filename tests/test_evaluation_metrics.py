@@ -1,0 +1,201 @@
+"""Metrics against hand-computed cases and an independent per-query reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ccreid.evaluation import evaluate, evaluate_features, pairwise_distance
+
+# One query (pid 1, cam 0, clothes 10) against five gallery items, distances increasing.
+HAND_DIST = np.array([[0.1, 0.2, 0.3, 0.4, 0.5]])
+HAND_G = dict(g_pids=[2, 1, 1, 3, 1], g_camids=[0, 0, 1, 1, 1], g_clothes=[5, 10, 10, 7, 11])
+HAND_Q = dict(q_pids=[1], q_camids=[0], q_clothes=[10])
+
+
+@pytest.mark.parametrize(
+    ("mode", "first_rank", "ap"),
+    [
+        # general: item 1 is junk (same id, same cam); valid ranking neg, hit, neg, hit.
+        ("general", 2, (1 / 2 + 2 / 4) / 2),
+        # sc: item 4 (other clothes) also junk; valid ranking neg, hit, neg.
+        ("sc", 2, 1 / 2),
+        # cc: item 2 (same clothes) also junk; valid ranking neg, neg, hit.
+        ("cc", 3, 1 / 3),
+    ],
+)
+def test_hand_computed_single_query(mode: str, first_rank: int, ap: float) -> None:
+    res = evaluate(HAND_DIST, **HAND_Q, **HAND_G, mode=mode, max_rank=5)
+    expected_cmc = np.array([0.0] * (first_rank - 1) + [1.0] * (5 - first_rank + 1))
+    np.testing.assert_allclose(res.cmc, expected_cmc)
+    assert res.mAP == pytest.approx(ap)
+    assert res.num_valid_queries == 1
+
+
+def test_query_without_valid_match_is_skipped_and_counted() -> None:
+    dist = np.vstack([HAND_DIST, [[0.9, 0.8, 0.7, 0.6, 0.5]]])
+    # Second query: pid 3, cam 1. Its only gallery twin (item 3) shares its camera.
+    res = evaluate(
+        dist,
+        q_pids=[1, 3],
+        q_camids=[0, 1],
+        q_clothes=[10, 7],
+        **HAND_G,
+        mode="general",
+        max_rank=5,
+    )
+    assert res.num_valid_queries == 1
+    assert res.num_skipped_queries == 1
+    assert res.mAP == pytest.approx(0.5)
+
+
+def test_no_valid_query_at_all_gives_zero_result() -> None:
+    res = evaluate(np.zeros((1, 2)), [1], [2, 3], [0], [0, 0], max_rank=2)
+    assert res.num_valid_queries == 0
+    assert res.mAP == 0.0
+    assert res.cmc.tolist() == [0.0, 0.0]
+
+
+def test_summary_reports_percent_with_one_decimal() -> None:
+    res = evaluate(HAND_DIST, **HAND_Q, **HAND_G, mode="cc", max_rank=10)
+    assert res.summary() == {"top1": 0.0, "top5": 100.0, "top10": 100.0, "mAP": 33.3}
+
+
+def test_ties_are_broken_by_gallery_index() -> None:
+    # Equal distances: the match at index 0 precedes the negative at index 1.
+    res = evaluate(np.zeros((1, 2)), [1], [1, 2], [0], [1, 1], max_rank=2)
+    assert res.cmc.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(distmat=np.zeros((2, 5))), "does not match"),
+        (dict(q_pids=[1, 2]), "query label lengths differ"),
+        (dict(distmat=np.array([[0.1, np.nan, 0.3, 0.4, 0.5]])), "NaN"),
+        (dict(mode="cc", q_clothes=None), "needs clothes labels"),
+        (dict(mode="bogus"), "unknown evaluation mode"),
+        (dict(max_rank=0), "max_rank"),
+    ],
+)
+def test_bad_input_gives_clear_error(kwargs: dict, message: str) -> None:
+    args = dict(distmat=HAND_DIST, **HAND_Q, **HAND_G, mode="general")
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        evaluate(**args)
+
+
+def test_empty_sets_are_rejected() -> None:
+    with pytest.raises(ValueError, match="query set is empty"):
+        evaluate(np.zeros((0, 2)), [], [1, 2], [], [0, 1])
+    with pytest.raises(ValueError, match="gallery is empty"):
+        evaluate(np.zeros((1, 0)), [1], [], [0], [])
+
+
+def reference_evaluate(dist, q_pids, g_pids, q_cams, g_cams, q_clo, g_clo, mode, max_rank):
+    """Textbook per-query loop with Python lists; independent of the library code."""
+    cmc_hits = [0] * max_rank
+    aps = []
+    for i in range(len(q_pids)):
+        ranked = sorted(range(len(g_pids)), key=lambda j: (dist[i][j], j))
+        kept_matches = []
+        for j in ranked:
+            same_id = g_pids[j] == q_pids[i]
+            if same_id and g_cams[j] == q_cams[i]:
+                continue
+            if same_id and mode == "sc" and g_clo[j] != q_clo[i]:
+                continue
+            if same_id and mode == "cc" and g_clo[j] == q_clo[i]:
+                continue
+            kept_matches.append(same_id)
+        if not any(kept_matches):
+            continue
+        first = kept_matches.index(True)
+        for r in range(first, max_rank):
+            cmc_hits[r] += 1
+        hits, precisions = 0, []
+        for pos, is_match in enumerate(kept_matches):
+            if is_match:
+                hits += 1
+                precisions.append(hits / (pos + 1))
+        aps.append(sum(precisions) / len(precisions))
+    n = len(aps)
+    cmc = [h / n for h in cmc_hits] if n else [0.0] * max_rank
+    return np.array(cmc), (sum(aps) / n if n else 0.0), n
+
+
+@st.composite
+def problems(draw):
+    nq = draw(st.integers(1, 12))
+    ng = draw(st.integers(1, 30))
+    ids, cams, clothes = draw(st.integers(1, 5)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    # Quantised distances make ties frequent, which exercises the tie rule.
+    dist = rng.integers(0, 6, size=(nq, ng)).astype(np.float64) / 5
+    labels = [
+        rng.integers(0, n, size=size)
+        for n, size in [(ids, nq), (ids, ng), (cams, nq), (cams, ng), (clothes, nq), (clothes, ng)]
+    ]
+    mode = draw(st.sampled_from(["general", "sc", "cc"]))
+    return dist, labels, mode
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_matches_reference_on_random_problems(problem) -> None:
+    dist, (qp, gp, qc, gc, qcl, gcl), mode = problem
+    max_rank = 10
+    res = evaluate(dist, qp, gp, qc, gc, qcl, gcl, mode=mode, max_rank=max_rank)
+    ref_cmc, ref_map, ref_n = reference_evaluate(
+        dist.tolist(),
+        qp.tolist(),
+        gp.tolist(),
+        qc.tolist(),
+        gc.tolist(),
+        qcl.tolist(),
+        gcl.tolist(),
+        mode,
+        max_rank,
+    )
+    assert res.num_valid_queries == ref_n
+    np.testing.assert_allclose(res.cmc, ref_cmc, atol=1e-6)
+    assert res.mAP == pytest.approx(ref_map, abs=1e-6)
+
+
+def test_chunked_evaluation_equals_one_shot(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    dist = rng.random((40, 30))
+    labels = [
+        rng.integers(0, 6, 40),
+        rng.integers(0, 6, 30),
+        rng.integers(0, 2, 40),
+        rng.integers(0, 2, 30),
+        rng.integers(0, 3, 40),
+        rng.integers(0, 3, 30),
+    ]
+    whole = evaluate(dist, *labels, mode="cc")
+    monkeypatch.setattr("ccreid.evaluation.metrics._CHUNK_ELEMENTS", 70)  # 2 rows per chunk
+    chunked = evaluate(dist, *labels, mode="cc")
+    np.testing.assert_allclose(chunked.cmc, whole.cmc)
+    assert chunked.mAP == pytest.approx(whole.mAP)
+
+
+def test_evaluate_features_equals_evaluate_on_distances() -> None:
+    gen = torch.Generator().manual_seed(0)
+    qf, gf = torch.randn(20, 16, generator=gen), torch.randn(50, 16, generator=gen)
+    rng = np.random.default_rng(1)
+    labels = [
+        rng.integers(0, 5, 20),
+        rng.integers(0, 5, 50),
+        rng.integers(0, 3, 20),
+        rng.integers(0, 3, 50),
+    ]
+    for metric in ("cosine", "euclidean"):
+        direct = evaluate(pairwise_distance(qf, gf, metric), *labels)
+        streamed = evaluate_features(qf, gf, *labels, metric=metric)
+        np.testing.assert_allclose(streamed.cmc, direct.cmc)
+        assert streamed.mAP == pytest.approx(direct.mAP)
