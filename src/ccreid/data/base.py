@@ -1,0 +1,198 @@
+"""What every dataset shares: layout checks, relabelling, masks, statistics.
+
+A concrete dataset only knows its own folders and file names: it implements
+:meth:`DatasetLayout.scan` (raw records per split) and :meth:`DatasetLayout.protocol`
+(its evaluation sets).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ccreid.data.records import EvalSet, Sample
+from ccreid.registry import Registry
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+MISSING_LISTED = 5
+
+
+class DatasetError(ValueError):
+    """A dataset tree that does not match its expected layout."""
+
+
+@dataclass(frozen=True)
+class RawSample:
+    """A parsed file before relabelling: clothes is any hashable outfit key."""
+
+    path: Path
+    pid: int
+    camid: int
+    clothes: object
+
+
+@dataclass
+class ReIDData:
+    """A loaded dataset: relabelled training samples and its own evaluation sets."""
+
+    name: str
+    root: Path
+    train: list[Sample]
+    eval_sets: dict[str, EvalSet]
+    num_train_pids: int
+    num_train_clothes: int
+    pid2clothes: np.ndarray = field(repr=False)  # (num_pids, num_clothes) bool
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def stats(self) -> list[dict[str, object]]:
+        """One row per split: identities, images, outfits and cameras."""
+        splits: dict[str, list[Sample]] = {"train": self.train}
+        for name, es in self.eval_sets.items():
+            splits.setdefault(f"{name}/query", es.query)
+            splits.setdefault(f"{name}/gallery", es.gallery)
+        return [
+            {
+                "split": split,
+                "ids": len({s.pid for s in items}),
+                "images": len(items),
+                "clothes": len({(s.pid, s.clothes) for s in items}),
+                "cameras": len({s.camid for s in items}),
+            }
+            for split, items in splits.items()
+        ]
+
+
+class DatasetLayout(abc.ABC):
+    """A dataset's folder layout, file-name grammar and evaluation protocol."""
+
+    #: folders (relative to the dataset root) that must exist, shown in errors
+    required: Sequence[str] = ()
+    #: a short drawing of the expected tree, shown when a folder is missing
+    layout_help: str = ""
+    #: a sub-folder the root may be given above (e.g. "VC-Clothes")
+    default_subdir: str | None = None
+
+    def __init__(self, **options: object) -> None:
+        if options:
+            raise TypeError(f"{type(self).__name__} takes no options {sorted(options)}")
+
+    def resolve_root(self, root: Path) -> Path:
+        if self.default_subdir and (root / self.default_subdir).is_dir():
+            return root / self.default_subdir
+        return root
+
+    def check_layout(self, root: Path) -> None:
+        if not root.is_dir():
+            raise DatasetError(
+                f"dataset folder {root} does not exist.\nExpected:\n{self.layout_help}"
+            )
+        for sub in self.required:
+            if not (root / sub).is_dir():
+                raise DatasetError(
+                    f"{root / sub} is missing: expected this layout under {root}:\n{self.layout_help}"
+                )
+
+    @abc.abstractmethod
+    def scan(self, root: Path) -> dict[str, list[RawSample]]:
+        """Parsed files per split name ('train' plus the splits the protocol uses)."""
+
+    @abc.abstractmethod
+    def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
+        """Evaluation sets built from the (labelled) test splits."""
+
+
+DATASETS: Registry[type[DatasetLayout]] = Registry("dataset")
+
+
+def list_images(folder: Path, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (or below it), in sorted order."""
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _refuse_escaping_links(raw: dict[str, list[RawSample]], root: Path) -> None:
+    """A symlink may point anywhere inside the dataset root, never outside it."""
+    real_root = root.resolve()
+    for items in raw.values():
+        for r in items:
+            if r.path.is_symlink() and not r.path.resolve().is_relative_to(real_root):
+                raise DatasetError(f"{r.path} is a symlink to {r.path.resolve()}, outside {root}")
+
+
+def parse_error(path: Path, expected: str) -> DatasetError:
+    return DatasetError(f"cannot parse file name {path}: expected {expected}")
+
+
+def _codes(keys: Iterable[object]) -> dict[object, int]:
+    """Dense 0..n-1 codes in sorted key order (deterministic across runs)."""
+    return {k: i for i, k in enumerate(sorted(set(keys), key=repr))}
+
+
+def _attach_masks(raw: list[RawSample], root: Path, mask_root: Path | None) -> list[str | None]:
+    if mask_root is None:
+        return [None] * len(raw)
+    masks = [mask_root / r.path.relative_to(root).with_suffix(".png") for r in raw]
+    missing = [m for m in masks if not m.is_file()]
+    if missing:
+        listed = "\n  ".join(str(m) for m in missing[:MISSING_LISTED])
+        raise DatasetError(
+            f"{len(missing)} of {len(masks)} parsing masks are missing under {mask_root}, e.g.:\n"
+            f"  {listed}\nRun `ccreid parse {root} --out {mask_root}` to make them."
+        )
+    return [str(m) for m in masks]
+
+
+def load_dataset(
+    name: str, root: str | Path, mask_root: str | Path | None = None, **options: object
+) -> ReIDData:
+    """Load a dataset by registered name: relabelled train split plus its evaluation sets."""
+    layout = DATASETS.get(name)(**options)
+    root = layout.resolve_root(Path(root))
+    layout.check_layout(root)
+    mask_dir = Path(mask_root) if mask_root is not None else None
+    if mask_dir is not None and not mask_dir.is_dir():
+        raise DatasetError(f"mask folder {mask_dir} does not exist")
+    raw = layout.scan(root)
+    _refuse_escaping_links(raw, root)
+    for split, items in raw.items():
+        if not items:
+            raise DatasetError(f"split {split!r} of {name} under {root} has no images")
+    if mask_dir is not None:
+        # A mask root mirrors the dataset folder (or the folder above it).
+        base = mask_dir / root.name if (mask_dir / root.name).is_dir() else mask_dir
+    train_raw = raw["train"]
+    pid_codes = _codes(r.pid for r in train_raw)
+    clothes_codes = _codes((r.pid, r.clothes) for r in train_raw)
+    test_clothes_codes = _codes(
+        (r.pid, r.clothes) for split, items in raw.items() if split != "train" for r in items
+    )
+    splits: dict[str, list[Sample]] = {}
+    for split, items in raw.items():
+        masks = _attach_masks(items, root, base if mask_dir is not None else None)
+        if split == "train":
+            splits[split] = [
+                Sample(str(r.path), pid_codes[r.pid], r.camid, clothes_codes[(r.pid, r.clothes)], m)
+                for r, m in zip(items, masks, strict=True)
+            ]
+        else:
+            splits[split] = [
+                Sample(str(r.path), r.pid, r.camid, test_clothes_codes[(r.pid, r.clothes)], m)
+                for r, m in zip(items, masks, strict=True)
+            ]
+    pid2clothes = np.zeros((len(pid_codes), len(clothes_codes)), dtype=bool)
+    for s in splits["train"]:
+        pid2clothes[s.pid, s.clothes] = True
+    return ReIDData(
+        name=name,
+        root=root,
+        train=splits["train"],
+        eval_sets=layout.protocol(splits),
+        num_train_pids=len(pid_codes),
+        num_train_clothes=len(clothes_codes),
+        pid2clothes=pid2clothes,
+        skipped=getattr(layout, "skipped", {}),
+    )

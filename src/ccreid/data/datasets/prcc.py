@@ -1,0 +1,64 @@
+"""PRCC: rgb/{train,val,test}; cameras A and B share an outfit, C shows another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ccreid.data.base import DATASETS, DatasetError, DatasetLayout, RawSample, list_images
+from ccreid.data.records import EvalSet, Sample
+
+CAMERAS = {"A": 0, "B": 1, "C": 2}
+
+
+def _outfit(cam: str) -> str:
+    return "AB" if cam in "AB" else "C"
+
+
+@DATASETS.register("prcc")
+class PRCC(DatasetLayout):
+    """Options: ``single_shot`` (one gallery image per id) with ``trials`` seeded draws."""
+
+    required = ("rgb/train", "rgb/test/A", "rgb/test/B", "rgb/test/C")
+    default_subdir = "prcc"
+    layout_help = (
+        "  prcc/rgb/train/<pid>/<cam>_*.jpg   (cam in A, B, C)\n"
+        "  prcc/rgb/test/{A,B,C}/<pid>/*.jpg  (A gallery, B same-clothes query, C clothes-changing query)"
+    )
+
+    def __init__(self, single_shot: bool = False, trials: int = 10, seed: int = 0) -> None:
+        self.single_shot, self.trials, self.seed = single_shot, trials, seed
+
+    def scan(self, root: Path) -> dict[str, list[RawSample]]:
+        out: dict[str, list[RawSample]] = {"train": []}
+        for path in list_images(root / "rgb/train", recursive=True):
+            cam = path.name[0]
+            if cam not in CAMERAS or not path.parent.name.isdigit() or path.name[1:2] != "_":
+                raise DatasetError(f"cannot parse {path}: expected rgb/train/<pid>/<A|B|C>_*.jpg")
+            pid = int(path.parent.name)
+            out["train"].append(RawSample(path, pid, CAMERAS[cam], _outfit(cam)))
+        for cam in CAMERAS:
+            items = []
+            for path in list_images(root / "rgb/test" / cam, recursive=True):
+                if not path.parent.name.isdigit():
+                    raise DatasetError(f"cannot parse {path}: expected rgb/test/{cam}/<pid>/*.jpg")
+                items.append(RawSample(path, int(path.parent.name), CAMERAS[cam], _outfit(cam)))
+            out[cam] = items
+        return out
+
+    def _trials(self, gallery: list[Sample]) -> list[np.ndarray] | None:
+        if not self.single_shot:
+            return None
+        rng = np.random.default_rng(self.seed)
+        pids = np.array([s.pid for s in gallery])
+        by_pid = [np.flatnonzero(pids == p) for p in np.unique(pids)]
+        return [np.sort([rng.choice(idx) for idx in by_pid]) for _ in range(self.trials)]
+
+    def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
+        gallery = splits["A"]
+        trials = self._trials(gallery)
+        return {
+            "sc": EvalSet(splits["B"], gallery, "sc", trials),
+            "cc": EvalSet(splits["C"], gallery, "cc", trials),
+        }

@@ -1,0 +1,40 @@
+"""The domain record every dataset yields, and an evaluation set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image: its identity, camera and outfit. ``mask`` is the parsing label PNG."""
+
+    path: str
+    pid: int
+    camid: int
+    clothes: int
+    mask: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A query list, a gallery list and the rule that decides what a correct match is.
+
+    ``gallery_trials`` optionally lists gallery index subsets (e.g. PRCC's single-shot
+    protocol): metrics are then averaged over the trials.
+    """
+
+    query: list[Sample]
+    gallery: list[Sample]
+    mode: str = "general"
+    gallery_trials: list[np.ndarray] | None = field(default=None, compare=False)
+
+    def labels(self, which: str) -> dict[str, np.ndarray]:
+        items = self.query if which == "query" else self.gallery
+        return {
+            "pids": np.array([s.pid for s in items], dtype=np.int64),
+            "camids": np.array([s.camid for s in items], dtype=np.int64),
+            "clothes": np.array([s.clothes for s in items], dtype=np.int64),
+        }

@@ -1,0 +1,23 @@
+"""Re-ID models: ResNet + attention slot (BSGA, SE, CBAM, ECA) + BNNeck."""
+
+from ccreid.models.attention import ATTENTIONS, BSGA, CBAM, ECA, SqueezeExcitation
+from ccreid.models.reid_model import (
+    BACKBONES,
+    ModelOutput,
+    ReIDModel,
+    build_model,
+    load_backbone_weights,
+)
+
+__all__ = [
+    "ATTENTIONS",
+    "BACKBONES",
+    "BSGA",
+    "CBAM",
+    "ECA",
+    "ModelOutput",
+    "ReIDModel",
+    "SqueezeExcitation",
+    "build_model",
+    "load_backbone_weights",
+]

@@ -1,0 +1,126 @@
+"""Attention modules for the slot between ResNet stage 2 and stage 3.
+
+Every module has the signature ``forward(x, mask=None) -> x`` so the backbone treats them
+alike; only BSGA uses the body mask. ``needs_mask`` tells the model whether to demand one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ccreid.registry import Registry
+
+ATTENTIONS: Registry[type[nn.Module]] = Registry("attention module")
+
+
+@ATTENTIONS.register("none")
+class Identity(nn.Module):
+    needs_mask = False
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return x
+
+
+@ATTENTIONS.register("bsga")
+class BSGA(nn.Module):
+    """Body shape-guided attention (paper eq. 2-5, SPEC section 2).
+
+    ``A_f = sigmoid(conv([conv(M'), conv(X)]) * conv(M'))``, ``X_out = X * A_f``.
+    The two 7x7 convolutions on the mask are separate unless ``share_mask_conv``.
+    Biases are kept: without them ``conv(M')`` is 0 on empty background and the map is
+    stuck at 0.5 there.
+    """
+
+    needs_mask = True
+
+    def __init__(self, channels: int, kernel_size: int = 7, share_mask_conv: bool = False) -> None:
+        super().__init__()
+        pad = kernel_size // 2
+        self.reduce = nn.Conv2d(channels, 2, kernel_size, padding=pad)
+        self.mask_embed = nn.Conv2d(1, 1, kernel_size, padding=pad)
+        self.attend = nn.Conv2d(3, 1, kernel_size, padding=pad)
+        self.mask_gate = (
+            self.mask_embed if share_mask_conv else nn.Conv2d(1, 1, kernel_size, padding=pad)
+        )
+        self.last_attention: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is None:
+            raise ValueError("BSGA needs the body mask")
+        if mask.ndim == 3:
+            mask = mask.unsqueeze(1)
+        if mask.ndim != 4 or mask.shape[0] != x.shape[0] or mask.shape[1] != 1:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not fit features {tuple(x.shape)}: "
+                "expected (batch, 1, H, W)"
+            )
+        if not torch.all((mask == 0) | (mask == 1)):
+            raise ValueError("BSGA mask values must be 0 or 1")
+        m = F.interpolate(mask.to(x.dtype), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        m = (m >= 0.5).to(x.dtype)
+        x_c = torch.cat([self.mask_embed(m), self.reduce(x)], dim=1)
+        a_f = torch.sigmoid(self.attend(x_c) * self.mask_gate(m))
+        self.last_attention = a_f.detach()
+        return x * a_f
+
+
+@ATTENTIONS.register("se")
+class SqueezeExcitation(nn.Module):
+    """Channel attention of Hu et al. (reduction 16)."""
+
+    needs_mask = False
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        self.fc = nn.Sequential(
+            nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid(),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return x * self.fc(F.adaptive_avg_pool2d(x, 1))
+
+
+@ATTENTIONS.register("eca")
+class ECA(nn.Module):
+    """Efficient channel attention (Wang et al.): a 1-D conv across pooled channels."""
+
+    needs_mask = False
+
+    def __init__(self, channels: int, gamma: int = 2, b: int = 1) -> None:
+        super().__init__()
+        k = int(abs((math.log2(channels) + b) / gamma))
+        k = k if k % 2 else k + 1
+        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        w = F.adaptive_avg_pool2d(x, 1).flatten(1).unsqueeze(1)  # (B, 1, C)
+        return x * torch.sigmoid(self.conv(w)).transpose(1, 2).unsqueeze(-1)
+
+
+@ATTENTIONS.register("cbam")
+class CBAM(nn.Module):
+    """Channel then spatial attention (Woo et al.)."""
+
+    needs_mask = False
+
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, channels // reduction, 1, bias=False), nn.ReLU(inplace=True),
+            nn.Conv2d(channels // reduction, channels, 1, bias=False),
+        )  # fmt: skip
+        self.spatial = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        ca = self.mlp(F.adaptive_avg_pool2d(x, 1)) + self.mlp(F.adaptive_max_pool2d(x, 1))
+        x = x * torch.sigmoid(ca)
+        sa = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
+        return x * torch.sigmoid(self.spatial(sa))

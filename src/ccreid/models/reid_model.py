@@ -1,0 +1,129 @@
+"""ResNet backbone with an attention slot after layer2, BNNeck and a bias-free classifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from ccreid.models.attention import ATTENTIONS
+
+BACKBONES = {"resnet18": 128, "resnet34": 128, "resnet50": 512}  # layer2 output channels
+MaskPolicy = Literal["require", "ones"]
+
+
+@dataclass
+class ModelOutput:
+    """Training output: logits for L_id, the pooled f_t and the BN feature f_b."""
+
+    logits: torch.Tensor
+    pooled: torch.Tensor
+    features: torch.Tensor
+
+
+class ReIDModel(nn.Module):
+    """``forward(images, masks)``: :class:`ModelOutput` in training, f_b in eval mode."""
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        attention: nn.Module,
+        feature_dim: int,
+        num_classes: int,
+        mask_policy: MaskPolicy = "require",
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.attention = attention
+        self.bnneck = nn.BatchNorm1d(feature_dim)
+        self.bnneck.bias.requires_grad_(False)
+        self.classifier = nn.Linear(feature_dim, num_classes, bias=False)
+        nn.init.normal_(self.classifier.weight, std=0.001)
+        self.mask_policy = mask_policy
+        self.feature_dim = feature_dim
+
+    @property
+    def needs_mask(self) -> bool:
+        return bool(getattr(self.attention, "needs_mask", False))
+
+    def _mask(self, images: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor | None:
+        if not self.needs_mask or (masks is not None and masks.numel()):
+            return masks
+        if self.mask_policy == "ones":
+            return images.new_ones(images.shape[0], 1, *images.shape[-2:])
+        raise ValueError(
+            "this model's attention needs body masks; pass masks= (or mask_policy='ones')"
+        )
+
+    def feature_map(self, images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        b = self.backbone
+        x = b.maxpool(b.relu(b.bn1(b.conv1(images))))
+        x = b.layer2(b.layer1(x))
+        x = self.attention(x, self._mask(images, masks))
+        return b.layer4(b.layer3(x))
+
+    def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None):
+        pooled = F.adaptive_avg_pool2d(self.feature_map(images, masks), 1).flatten(1)
+        features = self.bnneck(pooled)
+        if not self.training:
+            return features
+        return ModelOutput(self.classifier(features), pooled, features)
+
+
+def _backbone(name: str, pretrained: bool, last_stride: int) -> nn.Module:
+    if name not in BACKBONES:
+        raise KeyError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
+    weights = "DEFAULT" if pretrained else None
+    net = getattr(torchvision.models, name)(weights=weights)
+    if last_stride == 1:
+        block = net.layer4[0]
+        conv = block.conv2 if name == "resnet50" else block.conv1
+        conv.stride = (1, 1)
+        if block.downsample is not None:
+            block.downsample[0].stride = (1, 1)
+    elif last_stride != 2:
+        raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+    net.fc = nn.Identity()
+    return net
+
+
+def build_model(
+    num_classes: int,
+    backbone: str = "resnet50",
+    attention: str = "bsga",
+    pretrained: bool = False,
+    last_stride: int = 1,
+    weights_path: str | Path | None = None,
+    mask_policy: MaskPolicy = "require",
+    share_mask_conv: bool = False,
+) -> ReIDModel:
+    """A re-ID model. ``pretrained`` loads torchvision's ImageNet weights (downloads);
+    ``weights_path`` loads a local torchvision-compatible backbone state dict instead."""
+    net = _backbone(backbone, pretrained, last_stride)
+    if weights_path is not None:
+        load_backbone_weights(net, weights_path)
+    channels = BACKBONES[backbone]
+    kwargs = {"share_mask_conv": share_mask_conv} if attention == "bsga" else {}
+    attn = ATTENTIONS.get(attention)(channels, **kwargs)
+    feature_dim = 2048 if backbone == "resnet50" else 512
+    return ReIDModel(net, attn, feature_dim, num_classes, mask_policy)
+
+
+def load_backbone_weights(net: nn.Module, path: str | Path) -> None:
+    """Load torchvision-named weights (safetensors or a tensors-only .pth); fc is ignored."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
