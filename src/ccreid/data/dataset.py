@@ -94,6 +94,6 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         if self.cre or self.masks:
             parts = read_parts(s.mask, self.schema, tuple(image.shape[-2:]))
         image, parts = apply_geometric(self.geometric, image, parts)
-        erased = self.to_input(erase_clothes(image, parts)) if self.cre else _EMPTY
+        erased = self.to_input(erase_clothes(image, parts[0])) if self.cre else _EMPTY
         mask = body_mask(parts).float() if self.masks else _EMPTY
         return ReIDItem(self.to_input(image), erased, mask, s.pid, s.camid, s.clothes, index)

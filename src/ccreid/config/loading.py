@@ -1,0 +1,99 @@
+"""YAML configs with a ``base:`` chain and dot-list overrides, checked against the schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ccreid.config.schema import CONFIG_VERSION, ExperimentConfig
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema."""
+
+
+def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, DictConfig]]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    if path.resolve() in seen:
+        raise ConfigError(f"config {path} includes itself through 'base'")
+    try:
+        node = OmegaConf.load(path)
+    except Exception as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    chain: list[tuple[Path, DictConfig]] = []
+    base = node.pop("base", None)
+    if base is not None:
+        chain = _read_chain((path.parent / str(base)), (*seen, path.resolve()))
+    return [*chain, (path, node)]
+
+
+def _describe(exc: OmegaConfBaseException) -> str:
+    key = getattr(exc, "full_key", None)
+    msg = str(exc).splitlines()[0]
+    return f"key '{key}': {msg}" if key else msg
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Schema defaults <- YAML chain (base first) <- ``key=value`` overrides, then validated."""
+    cfg = OmegaConf.structured(ExperimentConfig)
+    sources = _read_chain(Path(path)) if path is not None else []
+    for src, node in sources:
+        try:
+            cfg = OmegaConf.merge(cfg, node)
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"{src}: {_describe(exc)}") from None
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"overrides must look like key=value, got {bad}")
+    try:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"override {_describe(exc)}") from None
+    obj: ExperimentConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    validate(obj)
+    return obj
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Values the schema's types cannot rule out."""
+    problems = []
+    if cfg.version != CONFIG_VERSION:
+        problems.append(f"version: config version {cfg.version}, this ccreid reads version {CONFIG_VERSION}")
+    t, d = cfg.train, cfg.data
+    if t.lr <= 0:
+        problems.append(f"train.lr must be > 0, got {t.lr}")
+    if t.epochs < 1:
+        problems.append(f"train.epochs must be >= 1, got {t.epochs}")
+    if t.weight_decay < 0:
+        problems.append(f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    if t.eval_every < 1:
+        problems.append(f"train.eval_every must be >= 1, got {t.eval_every}")
+    if t.precision not in ("auto", "fp32", "bf16", "fp16"):
+        problems.append(f"train.precision must be auto, fp32, bf16 or fp16, got {t.precision!r}")
+    if d.num_identities < 2 or d.num_instances < 2:
+        problems.append("data.num_identities and data.num_instances must be >= 2 for triplets")
+    if d.sampler not in ("pk", "clothes"):
+        problems.append(f"data.sampler must be 'pk' or 'clothes', got {d.sampler!r}")
+    if min(d.height, d.width) < 32:
+        problems.append(f"data.height/width must be >= 32, got {d.height}x{d.width}")
+    if not 0 <= cfg.loss.margin:
+        problems.append(f"loss.margin must be >= 0, got {cfg.loss.margin}")
+    needs_masks = t.cre or cfg.model.attention == "bsga"
+    if needs_masks and d.mask_root is None:
+        problems.append("data.mask_root is required when train.cre is on or model.attention is bsga")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def to_yaml(cfg: ExperimentConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def from_yaml_text(text: str) -> ExperimentConfig:
+    """Parse a resolved config (e.g. stored in a checkpoint) back into the schema."""
+    cfg = OmegaConf.merge(OmegaConf.structured(ExperimentConfig), OmegaConf.create(text))
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]

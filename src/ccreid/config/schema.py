@@ -1,0 +1,80 @@
+"""Typed experiment configuration. Defaults are the paper's recipe (SPEC section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CONFIG_VERSION = 1
+
+
+@dataclass
+class DataConfig:
+    name: str = "vcclothes"
+    root: str = "data/synthetic"
+    mask_root: str | None = None
+    schema: str = "atr"
+    height: int = 256
+    width: int = 128
+    num_identities: int = 8  # P
+    num_instances: int = 4  # K
+    sampler: str = "pk"  # pk | clothes
+    workers: int = 2
+    flip: float = 0.5
+    pad: int = 10
+    random_erasing: float = 0.5
+    options: dict[str, Any] = field(default_factory=dict)  # dataset-specific (e.g. single_shot)
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet50"
+    attention: str = "bsga"  # none | bsga | se | cbam | eca
+    pretrained: bool = True
+    weights_path: str | None = None
+    last_stride: int = 1
+    share_mask_conv: bool = False
+
+
+@dataclass
+class LossConfig:
+    triplet: str = "bctri"  # bctri | tri | none
+    weight: float = 1.0
+    margin: float = 0.3
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    cre: bool = True
+    epochs: int = 60
+    lr: float = 3e-4
+    weight_decay: float = 5e-4
+    step_size: int = 20
+    gamma: float = 0.1
+    warmup_epochs: int = 0
+    eval_every: int = 10
+    seed: int = 0
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    channels_last: bool = True
+    max_steps_per_epoch: int | None = None
+    deterministic: bool = False
+
+
+@dataclass
+class EvalConfig:
+    batch_size: int = 128
+    flip: bool = False
+    rerank: bool = False
+
+
+@dataclass
+class ExperimentConfig:
+    version: int = CONFIG_VERSION
+    name: str = "experiment"
+    output_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)

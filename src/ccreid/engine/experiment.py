@@ -1,0 +1,243 @@
+"""Runs an experiment from a config: build data, model, objective; train; evaluate; write
+the run folder (resolved config, metrics CSV/JSON, TensorBoard events, checkpoints, table)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
+
+from ccreid.config import ExperimentConfig, from_yaml_text, to_yaml
+from ccreid.config import adapter as A
+from ccreid.data import ClothesBalancedSampler, PKSampler, ReIDData, ReIDImageDataset, load_dataset
+from ccreid.engine.checkpoint import CheckpointError, atomic_write_text, load_checkpoint, load_model_weights
+from ccreid.engine.distributed import DistInfo, barrier, init_distributed
+from ccreid.engine.inference import InferenceOptions, evaluate_all
+from ccreid.engine.precision import default_device, resolve_dtype
+from ccreid.engine.trainer import EpochLog, Trainer
+from ccreid.evaluation import RetrievalResult
+from ccreid.losses import ReIDObjective
+from ccreid.models import ReIDModel, build_model
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    logs: list[EpochLog]
+    results: dict[str, RetrievalResult]
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def ensure_writable(folder: Path) -> None:
+    """Fail before any training when the run folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise PermissionError(f"cannot write to output folder {folder}: {exc.strerror}") from None
+
+
+def make_progress(console: Console | None) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+    )  # fmt: skip
+
+
+def results_table(results: dict[str, RetrievalResult]) -> str:
+    """Markdown table of top-1/5/10 and mAP per eval set, in percent."""
+    lines = ["| setting | top-1 | top-5 | top-10 | mAP | valid queries |", "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        s = r.summary()
+        lines.append(
+            f"| {name} | {s['top1']:.1f} | {s['top5']:.1f} | {s['top10']:.1f} | {s['mAP']:.1f} "
+            f"| {r.num_valid_queries}/{r.num_queries} |"
+        )
+    return "\n".join(lines)
+
+
+def build_model_from_config(cfg: ExperimentConfig, num_classes: int, pretrained: bool | None = None) -> ReIDModel:
+    kwargs = A.model_kwargs(cfg, num_classes)
+    if pretrained is not None:
+        kwargs["pretrained"] = pretrained
+    return build_model(**kwargs)
+
+
+def inference_options(cfg: ExperimentConfig, device: torch.device, flip: bool | None = None) -> InferenceOptions:
+    return InferenceOptions(
+        augment=A.augment_config(cfg), batch_size=cfg.eval.batch_size, workers=cfg.data.workers,
+        flip=cfg.eval.flip if flip is None else flip, schema=cfg.data.schema, device=device,
+        dtype=resolve_dtype(cfg.train.precision, device), channels_last=cfg.train.channels_last,
+    )  # fmt: skip
+
+
+def _step_schedule(optimizer: torch.optim.Optimizer, step_size: int, gamma: float, warmup_epochs: int):
+    def factor(epoch: int) -> float:
+        warm = min(1.0, (epoch + 1) / warmup_epochs) if warmup_epochs > 0 else 1.0
+        return warm * gamma ** (epoch // step_size)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class _MetricsWriter:
+    """metrics.csv, metrics.json and TensorBoard scalars, rewritten atomically each epoch."""
+
+    def __init__(self, run_dir: Path, resume: bool) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = run_dir
+        path = run_dir / "metrics.json"
+        self.rows: list[dict[str, Any]] = json.loads(path.read_text()) if resume and path.exists() else []
+        self.tb = SummaryWriter(str(run_dir / "tb"))
+
+    def __call__(self, log: EpochLog) -> None:
+        row = log.flat()
+        self.rows = [r for r in self.rows if r["epoch"] < log.epoch] + [row]
+        for k, v in row.items():
+            if k != "epoch" and isinstance(v, (int, float)):
+                self.tb.add_scalar(k, v, log.epoch)
+        self.tb.flush()
+        atomic_write_text(self.run_dir / "metrics.json", json.dumps(self.rows, indent=1))
+        keys = list(dict.fromkeys(k for r in self.rows for k in r))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+
+
+def run_training(
+    cfg: ExperimentConfig,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+    data: ReIDData | None = None,
+) -> RunResult:
+    """Train (or resume) one experiment and evaluate it on all of the dataset's eval sets."""
+    dist_info = init_distributed()
+    console = console or Console(stderr=True)
+    run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.name
+    if dist_info.is_main:
+        ensure_writable(run_dir)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    data = data or load_dataset(**A.dataset_kwargs(cfg))
+    device = torch.device("cuda", dist_info.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    dtype = resolve_dtype(cfg.train.precision, device)
+
+    model = build_model_from_config(cfg, data.num_train_pids).to(device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    masks = A.needs_masks(cfg)
+    train_set = ReIDImageDataset(data.train, A.augment_config(cfg), train=True, cre=cfg.train.cre,
+                                 masks=masks and model.needs_mask, schema=cfg.data.schema)  # fmt: skip
+    pids = [s.pid for s in data.train]
+    skw = {**A.sampler_kwargs(cfg), "rank": dist_info.rank, "world_size": dist_info.world_size}
+    if cfg.data.sampler == "clothes":
+        sampler: PKSampler = ClothesBalancedSampler(pids, [s.clothes for s in data.train], **skw)
+    else:
+        sampler = PKSampler(pids, **skw)
+    loader = DataLoader(
+        train_set, batch_size=sampler.batch_size, sampler=sampler, num_workers=cfg.data.workers,
+        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False,
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), **A.optimizer_kwargs(cfg))
+    scheduler = _step_schedule(optimizer, **A.schedule_kwargs(cfg))
+    opts = inference_options(cfg, device)
+    progress = make_progress(console)
+
+    def evaluate() -> dict[str, dict[str, float]]:
+        results = evaluate_all(model, data.eval_sets, opts, dist_info, rerank=cfg.eval.rerank)
+        return {k: r.summary() for k, r in results.items()}
+
+    meta = {"config": to_yaml(cfg), "num_classes": data.num_train_pids, "dataset": data.name}
+    trainer = Trainer(
+        model=model, objective=ReIDObjective(**A.objective_kwargs(cfg)), optimizer=optimizer,
+        scheduler=scheduler, loader=loader, sampler=sampler, device=device, dtype=dtype,
+        cre=cfg.train.cre, run_dir=run_dir, meta=meta, dist_info=dist_info,
+        channels_last=cfg.train.channels_last, max_steps=cfg.train.max_steps_per_epoch,
+        evaluate=evaluate, eval_every=cfg.train.eval_every,
+        primary_metric="cc" if "cc" in data.eval_sets else None, progress=progress,
+    )  # fmt: skip
+    last = run_dir / "checkpoints" / "last.safetensors"
+    if resume:
+        if not last.is_file():
+            raise CheckpointError(f"cannot resume: {last} does not exist")
+        ckpt = load_checkpoint(last)
+        if ckpt.meta.get("num_classes") != data.num_train_pids:
+            raise CheckpointError(
+                f"{last} was trained for {ckpt.meta.get('num_classes')} identities, "
+                f"this dataset has {data.num_train_pids}: refusing to resume"
+            )
+        trainer.restore(ckpt)
+    writer = _MetricsWriter(run_dir, resume) if dist_info.is_main else None
+
+    def on_epoch(log: EpochLog) -> None:
+        if writer is None:
+            return
+        writer(log)
+        scores = "  ".join(f"{k}: top-1 {m['top1']:.1f} mAP {m['mAP']:.1f}" for k, m in log.metrics.items())
+        console.print(
+            f"epoch {log.epoch}/{cfg.train.epochs}  loss {log.loss:.3f} (id {log.identity:.3f}, "
+            f"tri {log.triplet:.3f})  lr {log.lr:.1e}  {log.images_per_s:.0f} img/s  {scores}"
+        )
+
+    trainer.on_epoch = on_epoch
+    if dist_info.is_main:
+        atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    with progress:
+        logs = trainer.fit(cfg.train.epochs)
+    results = evaluate_all(model, data.eval_sets, opts, dist_info, rerank=cfg.eval.rerank)
+    if dist_info.is_main:
+        atomic_write_text(run_dir / "results.md", results_table(results) + "\n")
+        atomic_write_text(run_dir / "results.json", json.dumps({k: r.summary() for k, r in results.items()}, indent=1))
+        if writer is not None:
+            writer.tb.close()
+    barrier(dist_info)
+    return RunResult(run_dir, logs, results)
+
+
+def load_trained_model(checkpoint: str | Path, device: torch.device | None = None) -> tuple[ReIDModel, ExperimentConfig]:
+    """Rebuild the model a checkpoint was trained with and load its weights."""
+    ckpt = load_checkpoint(checkpoint)
+    try:
+        cfg = from_yaml_text(ckpt.meta["config"])
+        num_classes = int(ckpt.meta["num_classes"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint}: metadata lacks the training config ({exc})") from None
+    model = build_model_from_config(cfg, num_classes, pretrained=False)
+    load_model_weights(model, ckpt, checkpoint, for_eval=True)
+    model.to(device or default_device()).eval()
+    return model, cfg
+
+
+def run_evaluation(
+    cfg: ExperimentConfig, checkpoint: str | Path, flip: bool = False, rerank: bool = False,
+    data: ReIDData | None = None,
+) -> dict[str, RetrievalResult]:  # fmt: skip
+    """Evaluate a checkpoint on every eval set of the config's dataset."""
+    dist_info = init_distributed()
+    device = torch.device("cuda", dist_info.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    model, _ = load_trained_model(checkpoint, device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    data = data or load_dataset(**A.dataset_kwargs(cfg))
+    return evaluate_all(model, data.eval_sets, inference_options(cfg, device, flip), dist_info, rerank=rerank)

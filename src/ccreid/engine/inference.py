@@ -1,0 +1,111 @@
+"""Feature extraction and evaluation of every eval set of a dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from ccreid.data import AugmentConfig, EvalSet, ReIDImageDataset, Sample
+from ccreid.engine.distributed import DistInfo, gather_rows
+from ccreid.engine.precision import autocast
+from ccreid.evaluation import RetrievalResult, evaluate, k_reciprocal_rerank, pairwise_distance
+from ccreid.models import ReIDModel
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    augment: AugmentConfig = AugmentConfig()
+    batch_size: int = 128
+    workers: int = 0
+    flip: bool = False
+    schema: str = "atr"
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype | None = None
+    channels_last: bool = True
+
+
+@torch.no_grad()
+def extract_features(
+    model: ReIDModel,
+    samples: list[Sample],
+    opts: InferenceOptions,
+    dist_info: DistInfo = DistInfo(),
+    progress: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """L2-normalised f_b for each sample (flip fusion optional); sharded across DDP ranks."""
+    model.eval()
+    dataset = ReIDImageDataset(samples, opts.augment, train=False, masks=model.needs_mask, schema=opts.schema)
+    shard = Subset(dataset, range(dist_info.rank, len(dataset), dist_info.world_size))
+    loader = DataLoader(shard, batch_size=opts.batch_size, num_workers=opts.workers, shuffle=False)
+    feats = []
+    for batch in loader:
+        images = batch.image.to(opts.device)
+        masks = batch.mask.to(opts.device) if model.needs_mask else None
+        if opts.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(opts.device, opts.dtype):
+            f = model(images, masks).float()
+            if opts.flip:
+                flipped_masks = masks.flip(-1) if masks is not None else None
+                f = f + model(images.flip(-1), flipped_masks).float()
+        feats.append(torch.nn.functional.normalize(f, dim=1).cpu())
+        if progress:
+            progress(len(images) * dist_info.world_size)
+    local = torch.cat(feats) if feats else torch.empty(0, model.feature_dim)
+    return gather_rows(local, dist_info, len(samples))
+
+
+def evaluate_set(
+    es: EvalSet, qf: torch.Tensor, gf: torch.Tensor, rerank: bool = False
+) -> RetrievalResult:
+    """Metrics of one eval set from its features (averaged over gallery trials if any)."""
+    q, g = es.labels("query"), es.labels("gallery")
+    trials = es.gallery_trials or [np.arange(len(es.gallery))]
+    results = []
+    for idx in trials:
+        t = torch.as_tensor(idx, dtype=torch.long)
+        dist = pairwise_distance(qf, gf[t]).numpy()
+        if rerank:
+            dist = k_reciprocal_rerank(
+                dist, pairwise_distance(qf, qf).numpy(), pairwise_distance(gf[t], gf[t]).numpy()
+            )
+        results.append(
+            evaluate(dist, q["pids"], g["pids"][idx], q["camids"], g["camids"][idx],
+                     q["clothes"], g["clothes"][idx], mode=es.mode)  # fmt: skip
+        )
+    if len(results) == 1:
+        return results[0]
+    return RetrievalResult(
+        cmc=np.mean([r.cmc for r in results], axis=0),
+        mAP=float(np.mean([r.mAP for r in results])),
+        num_valid_queries=results[0].num_valid_queries,
+        num_queries=results[0].num_queries,
+        mode=es.mode,
+    )
+
+
+def evaluate_all(
+    model: ReIDModel,
+    eval_sets: dict[str, EvalSet],
+    opts: InferenceOptions,
+    dist_info: DistInfo = DistInfo(),
+    rerank: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, RetrievalResult]:
+    """Evaluate every set; each distinct image is embedded once even if sets share it."""
+    unique: dict[str, Sample] = {}
+    for es in eval_sets.values():
+        for s in (*es.query, *es.gallery):
+            unique.setdefault(s.path, s)
+    samples = list(unique.values())
+    feats = extract_features(model, samples, opts, dist_info, progress)
+    row = {s.path: i for i, s in enumerate(samples)}
+
+    def rows(items: list[Sample]) -> torch.Tensor:
+        return feats[torch.tensor([row[s.path] for s in items], dtype=torch.long)]
+
+    return {name: evaluate_set(es, rows(es.query), rows(es.gallery), rerank) for name, es in eval_sets.items()}

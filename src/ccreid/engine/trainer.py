@@ -1,0 +1,199 @@
+"""The one training loop. Variants (CRE, BSGA, triplet choice) change what a step
+computes through its inputs and objective, never the loop."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from ccreid.data import PKSampler, ReIDItem
+from ccreid.engine.checkpoint import Checkpoint, save_checkpoint
+from ccreid.engine.distributed import DistInfo
+from ccreid.engine.precision import autocast
+from ccreid.losses import LossTerms, ReIDObjective
+from ccreid.models import ReIDModel
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class StepResult:
+    loss: float
+    identity: float
+    triplet: float
+    images: int
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    loss: float
+    identity: float
+    triplet: float
+    lr: float
+    images_per_s: float
+    seconds: float
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def flat(self) -> dict[str, Any]:
+        row = {k: v for k, v in self.__dict__.items() if k != "metrics"}
+        for name, m in self.metrics.items():
+            row.update({f"{name}/{k}": v for k, v in m.items()})
+        return row
+
+
+def step_inputs(batch: ReIDItem, cre: bool, device: torch.device, channels_last: bool):
+    """Images, masks, pids, clothes of one step; CRE appends the erased copies (2M)."""
+    images, masks = batch.image, batch.mask
+    pids, clothes = batch.pid, batch.clothes
+    if cre:
+        images = torch.cat([images, batch.erased])
+        masks = torch.cat([masks, masks]) if masks.numel() else masks
+        pids, clothes = torch.cat([pids, pids]), torch.cat([clothes, clothes])
+    images = images.to(device, non_blocking=True)
+    if channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    masks = masks.to(device, non_blocking=True) if masks.numel() else None
+    return images, masks, pids.to(device), clothes.to(device)
+
+
+@dataclass
+class Trainer:
+    """Holds what a run needs; :meth:`fit` runs epochs, evaluates and checkpoints."""
+
+    model: ReIDModel
+    objective: ReIDObjective
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    loader: DataLoader
+    sampler: PKSampler
+    device: torch.device
+    dtype: torch.dtype | None
+    cre: bool
+    run_dir: Path
+    meta: dict[str, Any]
+    dist_info: DistInfo = DistInfo()
+    channels_last: bool = True
+    max_steps: int | None = None
+    evaluate: Callable[[], dict[str, dict[str, float]]] | None = None
+    eval_every: int = 1
+    primary_metric: str | None = None
+    on_epoch: Callable[[EpochLog], None] | None = None
+    progress: Any = None  # a rich Progress or None
+    start_epoch: int = 0
+    best_score: float = -math.inf
+
+    def __post_init__(self) -> None:
+        self.net = self.model
+        if self.dist_info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        self.scaler = torch.amp.GradScaler(enabled=self.dtype == torch.float16 and self.device.type == "cuda")
+
+    def train_step(self, batch: ReIDItem) -> StepResult:
+        images, masks, pids, clothes = step_inputs(batch, self.cre, self.device, self.channels_last)
+        with autocast(self.device, self.dtype):
+            out = self.net(images, masks)
+        terms: LossTerms = self.objective(out.logits, out.features, pids, clothes)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms.total).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return StepResult(float(terms.total), float(terms.identity), float(terms.triplet), len(images))
+
+    def _checkpoint(self, name: str, epoch: int, metrics: dict | None = None) -> None:
+        if not self.dist_info.is_main:
+            return
+        meta = {
+            **self.meta,
+            "epoch": epoch,
+            "best_score": self.best_score if math.isfinite(self.best_score) else None,
+            "metrics": metrics or {},
+            "scheduler": self.scheduler.state_dict(),
+        }
+        extra = {"torch_rng": torch.get_rng_state()}
+        save_checkpoint(self.run_dir / "checkpoints" / f"{name}.safetensors", self.model, meta, self.optimizer, extra)
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        """Continue a run from its ``last`` checkpoint: weights, optimizer, schedule, RNG."""
+        from ccreid.engine.checkpoint import load_model_weights
+
+        load_model_weights(self.model, ckpt, "checkpoint", for_eval=False)
+        if ckpt.optimizer is not None:
+            self.optimizer.load_state_dict(ckpt.optimizer)
+        self.scheduler.load_state_dict(ckpt.meta["scheduler"])
+        self.start_epoch = int(ckpt.meta["epoch"])
+        self.best_score = ckpt.meta.get("best_score") or -math.inf
+        if "torch_rng" in ckpt.extra_tensors:  # augmentation and worker seeds come from it
+            torch.set_rng_state(ckpt.extra_tensors["torch_rng"])
+
+    def _run_epoch(self, epoch: int) -> EpochLog:
+        self.model.train()
+        self.sampler.set_epoch(epoch)
+        total = len(self.loader) if self.max_steps is None else min(len(self.loader), self.max_steps)
+        task = self.progress.add_task(f"epoch {epoch + 1}", total=total) if self.progress else None
+        sums = np.zeros(3)
+        images, steps, start = 0, 0, time.perf_counter()
+        for step, batch in enumerate(self.loader):
+            if step >= total:
+                break
+            res = self.train_step(batch)
+            if not all(math.isfinite(v) for v in (res.loss, res.identity, res.triplet)):
+                raise TrainingDiverged(
+                    f"loss became {res.loss} at epoch {epoch + 1}, step {step + 1}; "
+                    f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}"
+                )
+            sums += (res.loss, res.identity, res.triplet)
+            images += res.images
+            steps += 1
+            if task is not None:
+                rate = images / (time.perf_counter() - start)
+                self.progress.update(task, advance=1, description=(
+                    f"epoch {epoch + 1} loss {res.loss:.3f} lr {self.scheduler.get_last_lr()[0]:.1e} "
+                    f"{rate:.0f} img/s"))  # fmt: skip
+        if task is not None:
+            self.progress.remove_task(task)
+        seconds = time.perf_counter() - start
+        lr = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        mean = sums / max(steps, 1)
+        return EpochLog(epoch + 1, *map(float, mean), lr, images * self.dist_info.world_size / seconds, seconds)
+
+    def fit(self, epochs: int) -> list[EpochLog]:
+        """Train epochs start_epoch..epochs-1; Ctrl-C saves a resumable ``last`` checkpoint."""
+        logs = []
+        epoch = self.start_epoch
+        try:
+            for epoch in range(self.start_epoch, epochs):
+                log = self._run_epoch(epoch)
+                if self.evaluate is not None and ((epoch + 1) % self.eval_every == 0 or epoch + 1 == epochs):
+                    log.metrics = self.evaluate()
+                    score = self._score(log.metrics)
+                    if score is not None and score > self.best_score:
+                        self.best_score = score
+                        self._checkpoint("best", epoch + 1, log.metrics)
+                self._checkpoint("last", epoch + 1, log.metrics)
+                logs.append(log)
+                if self.on_epoch:
+                    self.on_epoch(log)
+        except KeyboardInterrupt:
+            self._checkpoint("last", epoch, {})  # the interrupted epoch restarts on resume
+            raise
+        return logs
+
+    def _score(self, metrics: dict[str, dict[str, float]]) -> float | None:
+        if not metrics:
+            return None
+        name = self.primary_metric if self.primary_metric in metrics else next(iter(metrics))
+        return metrics[name]["mAP"]
