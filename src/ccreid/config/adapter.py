@@ -19,7 +19,9 @@ def dataset_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
 
 def augment_config(cfg: ExperimentConfig) -> AugmentConfig:
     d = cfg.data
-    return AugmentConfig(height=d.height, width=d.width, flip_p=d.flip, pad=d.pad, random_erasing_p=d.random_erasing)
+    return AugmentConfig(
+        height=d.height, width=d.width, flip_p=d.flip, pad=d.pad, random_erasing_p=d.random_erasing
+    )
 
 
 def model_kwargs(cfg: ExperimentConfig, num_classes: int) -> dict[str, Any]:
@@ -37,11 +39,20 @@ def model_kwargs(cfg: ExperimentConfig, num_classes: int) -> dict[str, Any]:
 
 def objective_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
     lo = cfg.loss
-    return {"triplet": lo.triplet, "weight": lo.weight, "margin": lo.margin, "label_smoothing": lo.label_smoothing}
+    return {
+        "triplet": lo.triplet,
+        "weight": lo.weight,
+        "margin": lo.margin,
+        "label_smoothing": lo.label_smoothing,
+    }
 
 
 def sampler_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
-    return {"num_identities": cfg.data.num_identities, "num_instances": cfg.data.num_instances, "seed": cfg.train.seed}
+    return {
+        "num_identities": cfg.data.num_identities,
+        "num_instances": cfg.data.num_instances,
+        "seed": cfg.train.seed,
+    }
 
 
 def optimizer_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:

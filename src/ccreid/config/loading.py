@@ -62,7 +62,9 @@ def validate(cfg: ExperimentConfig) -> None:
     """Values the schema's types cannot rule out."""
     problems = []
     if cfg.version != CONFIG_VERSION:
-        problems.append(f"version: config version {cfg.version}, this ccreid reads version {CONFIG_VERSION}")
+        problems.append(
+            f"version: config version {cfg.version}, this ccreid reads version {CONFIG_VERSION}"
+        )
     t, d = cfg.train, cfg.data
     if t.lr <= 0:
         problems.append(f"train.lr must be > 0, got {t.lr}")
@@ -80,11 +82,13 @@ def validate(cfg: ExperimentConfig) -> None:
         problems.append(f"data.sampler must be 'pk' or 'clothes', got {d.sampler!r}")
     if min(d.height, d.width) < 32:
         problems.append(f"data.height/width must be >= 32, got {d.height}x{d.width}")
-    if not 0 <= cfg.loss.margin:
+    if not cfg.loss.margin >= 0:
         problems.append(f"loss.margin must be >= 0, got {cfg.loss.margin}")
     needs_masks = t.cre or cfg.model.attention == "bsga"
     if needs_masks and d.mask_root is None:
-        problems.append("data.mask_root is required when train.cre is on or model.attention is bsga")
+        problems.append(
+            "data.mask_root is required when train.cre is on or model.attention is bsga"
+        )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

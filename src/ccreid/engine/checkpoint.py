@@ -120,11 +120,17 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(model, meta, optimizer, extra)
 
 
-def load_model_weights(model: nn.Module, ckpt: Checkpoint, path: str | Path, for_eval: bool) -> None:
+def load_model_weights(
+    model: nn.Module, ckpt: Checkpoint, path: str | Path, for_eval: bool
+) -> None:
     """Load weights; for evaluation a classifier of another size is tolerated (unused)."""
     state = dict(ckpt.model)
     own = model.state_dict()
-    if for_eval and "classifier.weight" in state and state["classifier.weight"].shape != own["classifier.weight"].shape:
+    if (
+        for_eval
+        and "classifier.weight" in state
+        and state["classifier.weight"].shape != own["classifier.weight"].shape
+    ):
         state["classifier.weight"] = own["classifier.weight"]
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -134,5 +140,7 @@ def load_model_weights(model: nn.Module, ckpt: Checkpoint, path: str | Path, for
         )
     for k, v in state.items():
         if own[k].shape != v.shape:
-            raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, model has {tuple(own[k].shape)}")
+            raise CheckpointError(
+                f"{path}: {k} has shape {tuple(v.shape)}, model has {tuple(own[k].shape)}"
+            )
     model.load_state_dict(state)

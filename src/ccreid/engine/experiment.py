@@ -20,8 +20,13 @@ from torch.utils.data import DataLoader
 from ccreid.config import ExperimentConfig, from_yaml_text, to_yaml
 from ccreid.config import adapter as A
 from ccreid.data import ClothesBalancedSampler, PKSampler, ReIDData, ReIDImageDataset, load_dataset
-from ccreid.engine.checkpoint import CheckpointError, atomic_write_text, load_checkpoint, load_model_weights
-from ccreid.engine.distributed import DistInfo, barrier, init_distributed
+from ccreid.engine.checkpoint import (
+    CheckpointError,
+    atomic_write_text,
+    load_checkpoint,
+    load_model_weights,
+)
+from ccreid.engine.distributed import barrier, init_distributed
 from ccreid.engine.inference import InferenceOptions, evaluate_all
 from ccreid.engine.precision import default_device, resolve_dtype
 from ccreid.engine.trainer import EpochLog, Trainer
@@ -65,7 +70,10 @@ def make_progress(console: Console | None) -> Progress:
 
 def results_table(results: dict[str, RetrievalResult]) -> str:
     """Markdown table of top-1/5/10 and mAP per eval set, in percent."""
-    lines = ["| setting | top-1 | top-5 | top-10 | mAP | valid queries |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| setting | top-1 | top-5 | top-10 | mAP | valid queries |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
         s = r.summary()
         lines.append(
@@ -75,14 +83,18 @@ def results_table(results: dict[str, RetrievalResult]) -> str:
     return "\n".join(lines)
 
 
-def build_model_from_config(cfg: ExperimentConfig, num_classes: int, pretrained: bool | None = None) -> ReIDModel:
+def build_model_from_config(
+    cfg: ExperimentConfig, num_classes: int, pretrained: bool | None = None
+) -> ReIDModel:
     kwargs = A.model_kwargs(cfg, num_classes)
     if pretrained is not None:
         kwargs["pretrained"] = pretrained
     return build_model(**kwargs)
 
 
-def inference_options(cfg: ExperimentConfig, device: torch.device, flip: bool | None = None) -> InferenceOptions:
+def inference_options(
+    cfg: ExperimentConfig, device: torch.device, flip: bool | None = None
+) -> InferenceOptions:
     return InferenceOptions(
         augment=A.augment_config(cfg), batch_size=cfg.eval.batch_size, workers=cfg.data.workers,
         flip=cfg.eval.flip if flip is None else flip, schema=cfg.data.schema, device=device,
@@ -90,7 +102,9 @@ def inference_options(cfg: ExperimentConfig, device: torch.device, flip: bool | 
     )  # fmt: skip
 
 
-def _step_schedule(optimizer: torch.optim.Optimizer, step_size: int, gamma: float, warmup_epochs: int):
+def _step_schedule(
+    optimizer: torch.optim.Optimizer, step_size: int, gamma: float, warmup_epochs: int
+):
     def factor(epoch: int) -> float:
         warm = min(1.0, (epoch + 1) / warmup_epochs) if warmup_epochs > 0 else 1.0
         return warm * gamma ** (epoch // step_size)
@@ -106,7 +120,9 @@ class _MetricsWriter:
 
         self.run_dir = run_dir
         path = run_dir / "metrics.json"
-        self.rows: list[dict[str, Any]] = json.loads(path.read_text()) if resume and path.exists() else []
+        self.rows: list[dict[str, Any]] = (
+            json.loads(path.read_text()) if resume and path.exists() else []
+        )
         self.tb = SummaryWriter(str(run_dir / "tb"))
 
     def __call__(self, log: EpochLog) -> None:
@@ -140,7 +156,11 @@ def run_training(
         ensure_writable(run_dir)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
-    device = torch.device("cuda", dist_info.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = (
+        torch.device("cuda", dist_info.local_rank)
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
     dtype = resolve_dtype(cfg.train.precision, device)
 
     model = build_model_from_config(cfg, data.num_train_pids).to(device)
@@ -194,7 +214,9 @@ def run_training(
         if writer is None:
             return
         writer(log)
-        scores = "  ".join(f"{k}: top-1 {m['top1']:.1f} mAP {m['mAP']:.1f}" for k, m in log.metrics.items())
+        scores = "  ".join(
+            f"{k}: top-1 {m['top1']:.1f} mAP {m['mAP']:.1f}" for k, m in log.metrics.items()
+        )
         console.print(
             f"epoch {log.epoch}/{cfg.train.epochs}  loss {log.loss:.3f} (id {log.identity:.3f}, "
             f"tri {log.triplet:.3f})  lr {log.lr:.1e}  {log.images_per_s:.0f} img/s  {scores}"
@@ -208,14 +230,19 @@ def run_training(
     results = evaluate_all(model, data.eval_sets, opts, dist_info, rerank=cfg.eval.rerank)
     if dist_info.is_main:
         atomic_write_text(run_dir / "results.md", results_table(results) + "\n")
-        atomic_write_text(run_dir / "results.json", json.dumps({k: r.summary() for k, r in results.items()}, indent=1))
+        atomic_write_text(
+            run_dir / "results.json",
+            json.dumps({k: r.summary() for k, r in results.items()}, indent=1),
+        )
         if writer is not None:
             writer.tb.close()
     barrier(dist_info)
     return RunResult(run_dir, logs, results)
 
 
-def load_trained_model(checkpoint: str | Path, device: torch.device | None = None) -> tuple[ReIDModel, ExperimentConfig]:
+def load_trained_model(
+    checkpoint: str | Path, device: torch.device | None = None
+) -> tuple[ReIDModel, ExperimentConfig]:
     """Rebuild the model a checkpoint was trained with and load its weights."""
     ckpt = load_checkpoint(checkpoint)
     try:
@@ -235,9 +262,15 @@ def run_evaluation(
 ) -> dict[str, RetrievalResult]:  # fmt: skip
     """Evaluate a checkpoint on every eval set of the config's dataset."""
     dist_info = init_distributed()
-    device = torch.device("cuda", dist_info.local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    device = (
+        torch.device("cuda", dist_info.local_rank)
+        if torch.cuda.is_available()
+        else torch.device("cpu")
+    )
     model, _ = load_trained_model(checkpoint, device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
-    return evaluate_all(model, data.eval_sets, inference_options(cfg, device, flip), dist_info, rerank=rerank)
+    return evaluate_all(
+        model, data.eval_sets, inference_options(cfg, device, flip), dist_info, rerank=rerank
+    )

@@ -38,7 +38,9 @@ def extract_features(
 ) -> torch.Tensor:
     """L2-normalised f_b for each sample (flip fusion optional); sharded across DDP ranks."""
     model.eval()
-    dataset = ReIDImageDataset(samples, opts.augment, train=False, masks=model.needs_mask, schema=opts.schema)
+    dataset = ReIDImageDataset(
+        samples, opts.augment, train=False, masks=model.needs_mask, schema=opts.schema
+    )
     shard = Subset(dataset, range(dist_info.rank, len(dataset), dist_info.world_size))
     loader = DataLoader(shard, batch_size=opts.batch_size, num_workers=opts.workers, shuffle=False)
     feats = []
@@ -74,8 +76,16 @@ def evaluate_set(
                 dist, pairwise_distance(qf, qf).numpy(), pairwise_distance(gf[t], gf[t]).numpy()
             )
         results.append(
-            evaluate(dist, q["pids"], g["pids"][idx], q["camids"], g["camids"][idx],
-                     q["clothes"], g["clothes"][idx], mode=es.mode)  # fmt: skip
+            evaluate(
+                dist,
+                q["pids"],
+                g["pids"][idx],
+                q["camids"],
+                g["camids"][idx],
+                q["clothes"],
+                g["clothes"][idx],
+                mode=es.mode,
+            )  # fmt: skip
         )
     if len(results) == 1:
         return results[0]
@@ -108,4 +118,7 @@ def evaluate_all(
     def rows(items: list[Sample]) -> torch.Tensor:
         return feats[torch.tensor([row[s.path] for s in items], dtype=torch.long)]
 
-    return {name: evaluate_set(es, rows(es.query), rows(es.gallery), rerank) for name, es in eval_sets.items()}
+    return {
+        name: evaluate_set(es, rows(es.query), rows(es.gallery), rerank)
+        for name, es in eval_sets.items()
+    }

@@ -99,7 +99,9 @@ class Trainer:
         if self.dist_info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        self.scaler = torch.amp.GradScaler(enabled=self.dtype == torch.float16 and self.device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(
+            enabled=self.dtype == torch.float16 and self.device.type == "cuda"
+        )
 
     def train_step(self, batch: ReIDItem) -> StepResult:
         images, masks, pids, clothes = step_inputs(batch, self.cre, self.device, self.channels_last)
@@ -110,7 +112,9 @@ class Trainer:
         self.scaler.scale(terms.total).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return StepResult(float(terms.total), float(terms.identity), float(terms.triplet), len(images))
+        return StepResult(
+            float(terms.total), float(terms.identity), float(terms.triplet), len(images)
+        )
 
     def _checkpoint(self, name: str, epoch: int, metrics: dict | None = None) -> None:
         if not self.dist_info.is_main:
@@ -123,7 +127,13 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
         }
         extra = {"torch_rng": torch.get_rng_state()}
-        save_checkpoint(self.run_dir / "checkpoints" / f"{name}.safetensors", self.model, meta, self.optimizer, extra)
+        save_checkpoint(
+            self.run_dir / "checkpoints" / f"{name}.safetensors",
+            self.model,
+            meta,
+            self.optimizer,
+            extra,
+        )
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue a run from its ``last`` checkpoint: weights, optimizer, schedule, RNG."""
@@ -141,7 +151,9 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> EpochLog:
         self.model.train()
         self.sampler.set_epoch(epoch)
-        total = len(self.loader) if self.max_steps is None else min(len(self.loader), self.max_steps)
+        total = (
+            len(self.loader) if self.max_steps is None else min(len(self.loader), self.max_steps)
+        )
         task = self.progress.add_task(f"epoch {epoch + 1}", total=total) if self.progress else None
         sums = np.zeros(3)
         images, steps, start = 0, 0, time.perf_counter()
@@ -168,7 +180,9 @@ class Trainer:
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         mean = sums / max(steps, 1)
-        return EpochLog(epoch + 1, *map(float, mean), lr, images * self.dist_info.world_size / seconds, seconds)
+        return EpochLog(
+            epoch + 1, *map(float, mean), lr, images * self.dist_info.world_size / seconds, seconds
+        )
 
     def fit(self, epochs: int) -> list[EpochLog]:
         """Train epochs start_epoch..epochs-1; Ctrl-C saves a resumable ``last`` checkpoint."""
@@ -177,7 +191,9 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, epochs):
                 log = self._run_epoch(epoch)
-                if self.evaluate is not None and ((epoch + 1) % self.eval_every == 0 or epoch + 1 == epochs):
+                if self.evaluate is not None and (
+                    (epoch + 1) % self.eval_every == 0 or epoch + 1 == epochs
+                ):
                     log.metrics = self.evaluate()
                     score = self._score(log.metrics)
                     if score is not None and score > self.best_score:

@@ -1,0 +1,59 @@
+"""Features of a dataset split written to safetensors or .npy, with a metadata CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ccreid.config import adapter as A
+from ccreid.config import load_config
+from ccreid.data import Sample, load_dataset
+from ccreid.engine.checkpoint import atomic_write_bytes, atomic_write_text
+from ccreid.engine.experiment import inference_options, load_trained_model
+from ccreid.engine.inference import extract_features
+
+
+def select_split(data, split: str) -> list[Sample]:
+    if split == "train":
+        return data.train
+    setting, _, side = split.partition("/")
+    if setting not in data.eval_sets or side not in ("query", "gallery"):
+        known = ["train"] + [f"{s}/{w}" for s in data.eval_sets for w in ("query", "gallery")]
+        raise ValueError(f"unknown split {split!r}; known: {', '.join(known)}")
+    return getattr(data.eval_sets[setting], side)
+
+
+def write_features(out: Path, features: torch.Tensor, samples: list[Sample]) -> Path:
+    """Atomically write features and ``<out>.csv`` (path, pid, camid, clothes per row)."""
+    if out.suffix == ".npy":
+        atomic_write_bytes(out, lambda tmp: np.save(open(tmp, "wb"), features.numpy()))
+    elif out.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        atomic_write_bytes(
+            out, lambda tmp: save_file({"features": features.contiguous()}, str(tmp))
+        )
+    else:
+        raise ValueError(f"output {out} must end in .safetensors or .npy")
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["path", "pid", "camid", "clothes"])
+    writer.writerows([s.path, s.pid, s.camid, s.clothes] for s in samples)
+    atomic_write_text(out.with_suffix(".csv"), buf.getvalue())
+    return out
+
+
+def extract_split(
+    checkpoint: Path, out: Path, config: Path | None, split: str, overrides: list[str]
+) -> tuple[Path, int]:
+    """Embed one split of the dataset named by ``config`` (default: the checkpoint's own)."""
+    model, ckpt_cfg = load_trained_model(checkpoint, torch.device("cpu"))
+    cfg = load_config(config, overrides) if config is not None else ckpt_cfg
+    data = load_dataset(**A.dataset_kwargs(cfg))
+    samples = select_split(data, split)
+    feats = extract_features(model, samples, inference_options(cfg, torch.device("cpu")))
+    return write_features(out, feats, samples), len(samples)

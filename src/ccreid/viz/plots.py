@@ -1,0 +1,130 @@
+"""Pictures of a run: training curves, ranked lists, BSGA attention, CRE examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ccreid.data import Sample  # noqa: E402
+from ccreid.parsing import ATR, body_mask, erase_clothes, get_schema, to_parts  # noqa: E402
+
+PART_COLOURS = np.array(
+    [
+        [0, 0, 0],
+        [255, 200, 80],
+        [220, 40, 40],
+        [40, 80, 220],
+        [200, 60, 200],
+        [60, 200, 90],
+        [40, 200, 220],
+    ],
+    dtype=np.uint8,
+)
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def training_curves(runs: dict[str, list[dict]], path: Path, metric: str = "cc/mAP") -> Path:
+    """Loss and an eval metric per epoch, one line per run."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, rows in runs.items():
+        epochs = [r["epoch"] for r in rows]
+        axes[0].plot(epochs, [r["loss"] for r in rows], marker="o", label=name)
+        pts = [(r["epoch"], r[metric]) for r in rows if metric in r]
+        if pts:
+            axes[1].plot(*zip(*pts, strict=True), marker="o", label=name)
+    axes[0].set(title="training loss", xlabel="epoch", ylabel="L_id + L_tri")
+    axes[1].set(title=metric.replace("/", " ") + " (%)", xlabel="epoch")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _thumb(path: str, size: tuple[int, int] = (64, 128)) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB").resize(size))
+
+
+def ranked_lists(
+    queries: list[Sample],
+    gallery: list[Sample],
+    rankings: dict[str, np.ndarray],
+    path: Path,
+    top_k: int = 10,
+) -> Path:
+    """For each query, the top-k gallery of each model; green frame = same identity."""
+    rows = [(q, name, order) for qi, q in enumerate(queries) for name, orders in rankings.items()
+            for order in [orders[qi]]]  # fmt: skip
+    fig, axes = plt.subplots(len(rows), top_k + 1, figsize=(1.0 * (top_k + 1), 2.1 * len(rows)))
+    axes = np.atleast_2d(axes)
+    for r, (q, name, order) in enumerate(rows):
+        axes[r, 0].imshow(_thumb(q.path))
+        axes[r, 0].set_title(f"query\n{name}", fontsize=7)
+        for k in range(top_k):
+            ax = axes[r, k + 1]
+            g = gallery[order[k]]
+            ax.imshow(_thumb(g.path))
+            colour = "#1a9641" if g.pid == q.pid else "#d7191c"
+            for side in ax.spines.values():
+                side.set(edgecolor=colour, linewidth=3)
+            ax.set_title(f"{k + 1}", fontsize=7, color=colour)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(fig, path)
+
+
+def _parts_of(sample: Sample, schema: str) -> np.ndarray:
+    return to_parts(np.asarray(Image.open(sample.mask)), get_schema(schema))
+
+
+def cre_examples(samples: list[Sample], path: Path, schema: str = ATR.name) -> Path:
+    """Original, 7-part parsing, erased image (CRE) and body mask for each sample."""
+    fig, axes = plt.subplots(len(samples), 4, figsize=(6, 2.6 * len(samples)))
+    axes = np.atleast_2d(axes)
+    for r, s in enumerate(samples):
+        image = np.asarray(Image.open(s.path).convert("RGB"))
+        parts = _parts_of(s, schema)
+        panels = [image, PART_COLOURS[parts], erase_clothes(image, parts), body_mask(parts) * 255]
+        for c, (panel, title) in enumerate(
+            zip(panels, ["image", "7 parts", "CRE erased", "body mask"], strict=True)
+        ):
+            axes[r, c].imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=255)
+            axes[r, c].set_title(title, fontsize=8)
+            axes[r, c].axis("off")
+    return _save(fig, path)
+
+
+def attention_maps(
+    images: list[np.ndarray], masks: list[np.ndarray], maps: list[torch.Tensor], path: Path
+) -> Path:
+    """BSGA's A_f upsampled over each image, beside the body mask that guided it."""
+    fig, axes = plt.subplots(len(images), 3, figsize=(4.8, 2.6 * len(images)))
+    axes = np.atleast_2d(axes)
+    for r, (img, mask, amap) in enumerate(zip(images, masks, maps, strict=True)):
+        a = torch.nn.functional.interpolate(
+            amap[None, None].float(), size=img.shape[:2], mode="bilinear"
+        )[0, 0]
+        axes[r, 0].imshow(img)
+        axes[r, 1].imshow(mask, cmap="gray")
+        axes[r, 2].imshow(img)
+        shown = axes[r, 2].imshow(a.numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        for c, t in enumerate(["image", "body mask", f"A_f (mean {float(amap.mean()):.2f})"]):
+            axes[r, c].set_title(t, fontsize=8)
+            axes[r, c].axis("off")
+    fig.colorbar(shown, ax=axes[:, 2].tolist(), shrink=0.6)
+    return _save(fig, path)

@@ -1,0 +1,105 @@
+"""Build the report of trained runs from their folders (used by `demo` and `visualize`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ccreid.config import adapter as A
+from ccreid.data import ReIDData, ReIDImageDataset, load_dataset
+from ccreid.engine.experiment import inference_options, load_trained_model
+from ccreid.engine.inference import extract_features
+from ccreid.evaluation import pairwise_distance
+from ccreid.viz.plots import attention_maps, cre_examples, ranked_lists, training_curves
+from ccreid.viz.report import Report
+
+SETTINGS = ("general", "sc", "cc")
+
+
+def _checkpoint(run_dir: Path) -> Path:
+    best = run_dir / "checkpoints" / "best.safetensors"
+    return best if best.exists() else run_dir / "checkpoints" / "last.safetensors"
+
+
+def _rankings(run_dir: Path, data: ReIDData, setting: str, queries: list[int]) -> np.ndarray:
+    model, cfg = load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
+    es = data.eval_sets[setting]
+    opts = inference_options(cfg, torch.device("cpu"))
+    qf = extract_features(model, [es.query[i] for i in queries], opts)
+    gf = extract_features(model, es.gallery, opts)
+    return np.argsort(pairwise_distance(qf, gf).numpy(), axis=1, kind="stable")
+
+
+def _attention(run_dir: Path, data: ReIDData, count: int) -> tuple[list, list, list]:
+    model, cfg = load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
+    samples = data.train[:: max(1, len(data.train) // count)][:count]
+    ds = ReIDImageDataset(samples, A.augment_config(cfg), masks=True, schema=cfg.data.schema)
+    items = [ds[i] for i in range(len(ds))]
+    with torch.no_grad():
+        model(torch.stack([it.image for it in items]), torch.stack([it.mask for it in items]))
+    aug = A.augment_config(cfg)
+    mean, std = torch.tensor(aug.mean)[:, None, None], torch.tensor(aug.std)[:, None, None]
+    images = [((it.image * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()) for it in items]
+    masks = [it.mask[0].numpy() for it in items]
+    maps = [a[0] for a in model.attention.last_attention]
+    return images, masks, maps
+
+
+def build_report(
+    runs: dict[str, Path], out_dir: Path, data: ReIDData | None = None, title: str = "ccreid report",
+    intro: str = "", notes: list[str] | None = None, num_queries: int = 4,
+) -> tuple[Path, Path]:  # fmt: skip
+    """Results table, training curves, ranked lists (first vs last run), attention, CRE."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    first_cfg = load_trained_model(_checkpoint(next(iter(runs.values()))), torch.device("cpu"))[1]
+    data = data or load_dataset(**A.dataset_kwargs(first_cfg))
+    report = Report(title, intro, notes=list(notes or []))
+    header = ["variant"] + [f"{s} {m}" for s in SETTINGS for m in ("top-1", "top-5", "mAP")]
+    rows, curves = [], {}
+    for name, run in runs.items():
+        res = json.loads((run / "results.json").read_text())
+        rows.append(
+            [name]
+            + [
+                f"{res[s][m]:.1f}" if s in res else "-"
+                for s in SETTINGS
+                for m in ("top1", "top5", "mAP")
+            ]
+        )
+        curves[name] = json.loads((run / "metrics.json").read_text())
+    report.tables.append(("Results (%)", header, rows))
+    setting = "cc" if "cc" in data.eval_sets else next(iter(data.eval_sets))
+    report.figures.append(
+        ("Training curves", training_curves(curves, out_dir / "curves.png", f"{setting}/mAP"))
+    )
+    es = data.eval_sets[setting]
+    picks = list(np.linspace(0, len(es.query) - 1, num_queries).astype(int))
+    names = list(runs)
+    compared = {
+        n: _rankings(runs[n], data, setting, picks) for n in dict.fromkeys([names[0], names[-1]])
+    }
+    report.figures.append((
+        f"Ranked lists ({setting}): top-10 of {' vs '.join(compared)}; green = same identity",
+        ranked_lists([es.query[i] for i in picks], es.gallery, compared, out_dir / "ranked_lists.png"),
+    ))  # fmt: skip
+    bsga_runs = [n for n, r in runs.items() if "attention: bsga" in (r / "config.yaml").read_text()]
+    if bsga_runs and data.train[0].mask:
+        imgs, masks, maps = _attention(runs[bsga_runs[-1]], data, 4)
+        report.figures.append(
+            (
+                f"BSGA attention A_f ({bsga_runs[-1]})",
+                attention_maps(imgs, masks, maps, out_dir / "attention.png"),
+            )
+        )
+    if data.train[0].mask:
+        samples = data.train[:: max(1, len(data.train) // 3)][:3]
+        report.figures.append(
+            (
+                "CRE: original, 7 parts, erased, body mask",
+                cre_examples(samples, out_dir / "cre.png", first_cfg.data.schema),
+            )
+        )
+    return report.write(out_dir)
