@@ -132,18 +132,27 @@ def _codes(keys: Iterable[object]) -> dict[object, int]:
     return {k: i for i, k in enumerate(sorted(set(keys), key=repr))}
 
 
-def _attach_masks(raw: list[RawSample], root: Path, mask_root: Path | None) -> list[str | None]:
+def _attach_masks(
+    raw: dict[str, list[RawSample]], root: Path, mask_root: Path | None
+) -> dict[str, list[str | None]]:
+    """Mask path per image; all missing masks of all splits are counted in one error."""
     if mask_root is None:
-        return [None] * len(raw)
-    masks = [mask_root / r.path.relative_to(root).with_suffix(".png") for r in raw]
-    missing = [m for m in masks if not m.is_file()]
+        return {split: [None] * len(items) for split, items in raw.items()}
+    # A mask root mirrors the dataset folder (or the folder above it).
+    base = mask_root / root.name if (mask_root / root.name).is_dir() else mask_root
+    masks = {
+        split: [base / r.path.relative_to(root).with_suffix(".png") for r in items]
+        for split, items in raw.items()
+    }
+    every = [m for paths in masks.values() for m in paths]
+    missing = [m for m in every if not m.is_file()]
     if missing:
         listed = "\n  ".join(str(m) for m in missing[:MISSING_LISTED])
         raise DatasetError(
-            f"{len(missing)} of {len(masks)} parsing masks are missing under {mask_root}, e.g.:\n"
-            f"  {listed}\nRun `ccreid parse {root} --out {mask_root}` to make them."
+            f"{len(missing)} of {len(every)} parsing masks are missing under {base}, e.g.:\n"
+            f"  {listed}\nRun `ccreid parse {root} --out {base}` to make them."
         )
-    return [str(m) for m in masks]
+    return {split: [str(m) for m in paths] for split, paths in masks.items()}
 
 
 def load_dataset(
@@ -161,18 +170,16 @@ def load_dataset(
     for split, items in raw.items():
         if not items:
             raise DatasetError(f"split {split!r} of {name} under {root} has no images")
-    if mask_dir is not None:
-        # A mask root mirrors the dataset folder (or the folder above it).
-        base = mask_dir / root.name if (mask_dir / root.name).is_dir() else mask_dir
     train_raw = raw["train"]
     pid_codes = _codes(r.pid for r in train_raw)
     clothes_codes = _codes((r.pid, r.clothes) for r in train_raw)
     test_clothes_codes = _codes(
         (r.pid, r.clothes) for split, items in raw.items() if split != "train" for r in items
     )
+    mask_paths = _attach_masks(raw, root, mask_dir)
     splits: dict[str, list[Sample]] = {}
     for split, items in raw.items():
-        masks = _attach_masks(items, root, base if mask_dir is not None else None)
+        masks = mask_paths[split]
         if split == "train":
             splits[split] = [
                 Sample(str(r.path), pid_codes[r.pid], r.camid, clothes_codes[(r.pid, r.clothes)], m)

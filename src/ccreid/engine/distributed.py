@@ -53,6 +53,14 @@ def gather_rows(tensor: torch.Tensor, info: DistInfo, total: int) -> torch.Tenso
     return out
 
 
+def sync_buffers(module: torch.nn.Module, info: DistInfo) -> None:
+    """Copy rank 0's buffers (BN running statistics) to every rank before evaluation:
+    each rank's last training forward updated its own copy."""
+    if info.enabled:
+        for buf in module.buffers():
+            dist.broadcast(buf, src=0)
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

@@ -196,6 +196,7 @@ def run_training(
         channels_last=cfg.train.channels_last, max_steps=cfg.train.max_steps_per_epoch,
         evaluate=evaluate, eval_every=cfg.train.eval_every,
         primary_metric="cc" if "cc" in data.eval_sets else None, progress=progress,
+        seed=cfg.train.seed,
     )  # fmt: skip
     last = run_dir / "checkpoints" / "last.safetensors"
     if resume:

@@ -27,10 +27,15 @@ def select_split(data, split: str) -> list[Sample]:
     return getattr(data.eval_sets[setting], side)
 
 
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file object: np.save would append ".npy" to a name
+        np.save(fh, array)
+
+
 def write_features(out: Path, features: torch.Tensor, samples: list[Sample]) -> Path:
     """Atomically write features and ``<out>.csv`` (path, pid, camid, clothes per row)."""
     if out.suffix == ".npy":
-        atomic_write_bytes(out, lambda tmp: np.save(open(tmp, "wb"), features.numpy()))
+        atomic_write_bytes(out, lambda tmp: _save_npy(tmp, features.numpy()))
     elif out.suffix == ".safetensors":
         from safetensors.torch import save_file
 

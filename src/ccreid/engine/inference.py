@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ccreid.data import AugmentConfig, EvalSet, ReIDImageDataset, Sample
-from ccreid.engine.distributed import DistInfo, gather_rows
+from ccreid.engine.distributed import DistInfo, gather_rows, sync_buffers
 from ccreid.engine.precision import autocast
 from ccreid.evaluation import RetrievalResult, evaluate, k_reciprocal_rerank, pairwise_distance
 from ccreid.models import ReIDModel
@@ -38,6 +38,7 @@ def extract_features(
 ) -> torch.Tensor:
     """L2-normalised f_b for each sample (flip fusion optional); sharded across DDP ranks."""
     model.eval()
+    sync_buffers(model, dist_info)
     dataset = ReIDImageDataset(
         samples, opts.augment, train=False, masks=model.needs_mask, schema=opts.schema
     )

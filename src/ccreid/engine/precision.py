@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 import torch
 
@@ -11,7 +12,7 @@ def cpu_has_fast_bf16() -> bool:
     """True when the CPU has native bf16 (AVX512-BF16 or AMX): elsewhere bf16 autocast is
     emulated and measured 15-20x *slower* than fp32 (AVX2 EPYC, ResNet-18 training)."""
     try:
-        flags = open("/proc/cpuinfo").read()
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -93,6 +93,7 @@ class Trainer:
     progress: Any = None  # a rich Progress or None
     start_epoch: int = 0
     best_score: float = -math.inf
+    seed: int = 0
 
     def __post_init__(self) -> None:
         self.net = self.model
@@ -113,7 +114,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return StepResult(
-            float(terms.total), float(terms.identity), float(terms.triplet), len(images)
+            terms.total.item(), terms.identity.item(), terms.triplet.item(), len(images)
         )
 
     def _checkpoint(self, name: str, epoch: int, metrics: dict | None = None) -> None:
@@ -136,7 +137,7 @@ class Trainer:
         )
 
     def restore(self, ckpt: Checkpoint) -> None:
-        """Continue a run from its ``last`` checkpoint: weights, optimizer, schedule, RNG."""
+        """Continue a run from its ``last`` checkpoint: weights, optimizer, schedule."""
         from ccreid.engine.checkpoint import load_model_weights
 
         load_model_weights(self.model, ckpt, "checkpoint", for_eval=False)
@@ -145,12 +146,13 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt.meta["scheduler"])
         self.start_epoch = int(ckpt.meta["epoch"])
         self.best_score = ckpt.meta.get("best_score") or -math.inf
-        if "torch_rng" in ckpt.extra_tensors:  # augmentation and worker seeds come from it
-            torch.set_rng_state(ckpt.extra_tensors["torch_rng"])
 
     def _run_epoch(self, epoch: int) -> EpochLog:
         self.model.train()
         self.sampler.set_epoch(epoch)
+        # Augmentation and worker seeds depend only on (seed, epoch, rank): evaluation
+        # between epochs, or a resume, cannot change what the next epoch draws.
+        torch.manual_seed(self.seed * 1_000_003 + epoch * 1_009 + self.dist_info.rank)
         total = (
             len(self.loader) if self.max_steps is None else min(len(self.loader), self.max_steps)
         )

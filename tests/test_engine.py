@@ -1,0 +1,187 @@
+"""Train -> checkpoint -> eval end to end, resume, failures, configs, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_overrides
+
+from ccreid.config import ConfigError, load_config
+from ccreid.engine import (
+    CheckpointError,
+    TrainingDiverged,
+    load_checkpoint,
+    run_evaluation,
+    run_training,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_train_checkpoint_eval_end_to_end(tiny_synthetic: Path, tmp_path: Path) -> None:
+    cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path))
+    result = run_training(cfg)
+    run = result.run_dir
+    for name in ("config.yaml", "metrics.csv", "metrics.json", "results.md", "checkpoints/last.safetensors",
+                 "checkpoints/best.safetensors"):  # fmt: skip
+        assert (run / name).is_file(), name
+    assert list((run / "tb").iterdir())
+    assert set(result.results) == {"general", "sc", "cc"}
+    rows = json.loads((run / "metrics.json").read_text())
+    assert rows[0]["epoch"] == 1 and "cc/mAP" in rows[0]
+    again = run_evaluation(cfg, run / "checkpoints" / "last.safetensors")
+    for name, r in result.results.items():
+        assert again[name].mAP == pytest.approx(r.mAP, abs=1e-6)
+
+
+def test_resume_gives_the_same_weights(tiny_synthetic: Path, tmp_path: Path) -> None:
+    extra = {
+        "train.epochs": 2,
+        "train.max_steps_per_epoch": 2,
+        "train.eval_every": 5,
+        "train.deterministic": True,
+    }
+    straight = load_config(None, tiny_overrides(tiny_synthetic, tmp_path / "a", **extra))
+    run_training(straight)
+    first = load_config(
+        None, tiny_overrides(tiny_synthetic, tmp_path / "b", **{**extra, "train.epochs": 1})
+    )
+    run_training(first)
+    resumed = load_config(None, tiny_overrides(tiny_synthetic, tmp_path / "b", **extra))
+    run_training(resumed, resume=True)
+    a = load_checkpoint(tmp_path / "a/tiny/checkpoints/last.safetensors")
+    b = load_checkpoint(tmp_path / "b/tiny/checkpoints/last.safetensors")
+    assert a.meta["epoch"] == b.meta["epoch"] == 2
+    for k, v in a.model.items():
+        assert torch.equal(v, b.model[k]), k
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(
+    tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **{"train.epochs": 2}))
+    from ccreid.engine.trainer import StepResult, Trainer
+
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def poisoned(self, batch):
+        calls["n"] += 1
+        res = original(self, batch)
+        return (
+            StepResult(float("nan"), res.identity, res.triplet, res.images)
+            if calls["n"] == 5
+            else res
+        )
+
+    monkeypatch.setattr(Trainer, "train_step", poisoned)
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 2"):
+        run_training(cfg)
+    assert load_checkpoint(tmp_path / "tiny/checkpoints/last.safetensors").meta["epoch"] == 1
+
+
+def test_unwritable_output_fails_before_training(tiny_synthetic: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cfg = load_config(None, tiny_overrides(tiny_synthetic, blocker))
+    with pytest.raises(PermissionError, match="cannot write to output folder"):
+        run_training(cfg)
+
+
+def test_resume_refuses_another_number_of_classes(tiny_synthetic: Path, tmp_path: Path) -> None:
+    cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path))
+    run = run_training(cfg).run_dir
+    ckpt_path = run / "checkpoints/last.safetensors"
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(ckpt_path), "pt") as fh:
+        meta = fh.metadata()
+    info = json.loads(meta["ccreid"])
+    info["num_classes"] = 99
+    save_file(load_file(str(ckpt_path)), str(ckpt_path), metadata={"ccreid": json.dumps(info)})
+    with pytest.raises(CheckpointError, match="trained for 99 identities"):
+        run_training(cfg, resume=True)
+
+
+def test_truncated_and_pickled_checkpoints_are_refused(tmp_path: Path) -> None:
+    good = tmp_path / "good.safetensors"
+    from ccreid.engine import save_checkpoint
+
+    save_checkpoint(good, torch.nn.Linear(2, 2), {"note": "x"})
+    truncated = tmp_path / "cut.safetensors"
+    truncated.write_bytes(good.read_bytes()[:40])
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(truncated)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    evil = tmp_path / "evil.safetensors"
+    evil.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(evil)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.epoch=3"], "train.epoch"),
+        (["train.lr=fast"], "train.lr"),
+        (["train.lr=-1"], "train.lr must be > 0"),
+        (["data.sampler=random"], "data.sampler"),
+        (["version=0"], "config version 0"),
+        (["model.attention=bsga", "data.mask_root=null"], "data.mask_root is required"),
+        (["nonsense"], "key=value"),
+    ],
+)
+def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, ["data.mask_root=m", *overrides])
+
+
+def test_config_files_chain_through_base(tmp_path: Path) -> None:
+    cfg = load_config(REPO / "configs/prcc/cre_bsga_tri.yaml", ["train.epochs=3"])
+    assert (cfg.data.name, cfg.loss.triplet, cfg.train.epochs, cfg.train.lr) == (
+        "prcc",
+        "tri",
+        3,
+        3e-4,
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: " + str(REPO / "configs/base.yaml") + "\nmodel:\n  backbon: resnet18\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: key 'model\.backbon'"):
+        load_config(bad)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_train_and_match_single_process_eval(
+    tiny_synthetic: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "ddp_run.py"
+    overrides = tiny_overrides(tiny_synthetic, tmp_path)
+    script.write_text(
+        "from ccreid.config import load_config\nfrom ccreid.engine import run_training\n"
+        f"run_training(load_config(None, {overrides!r}))\n"
+    )
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", str(script)],
+                   check=True, env=env, cwd=tmp_path, timeout=600)  # fmt: skip
+    run = tmp_path / "tiny"
+    ddp_results = json.loads((run / "results.json").read_text())
+    cfg = load_config(None, overrides)
+    single = run_evaluation(cfg, run / "checkpoints/last.safetensors")
+    # Final evaluation after training in DDP equals one process evaluating the checkpoint.
+    for name, r in single.items():
+        assert r.summary() == ddp_results[name]

@@ -1,0 +1,111 @@
+"""ResNet + attention slot + BNNeck: shapes, BSGA's definition, weights loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from ccreid.models import ATTENTIONS, BSGA, ModelOutput, build_model
+
+
+@pytest.mark.parametrize(
+    ("size", "backbone", "dim"), [((256, 128), "resnet50", 2048), ((128, 64), "resnet18", 512)]
+)
+def test_output_shapes(size, backbone, dim) -> None:
+    model = build_model(7, backbone=backbone)
+    x, m = torch.randn(2, 3, *size), torch.ones(2, 1, *size)
+    model.train()
+    out = model(x, m)
+    assert isinstance(out, ModelOutput)
+    assert out.logits.shape == (2, 7) and out.pooled.shape == out.features.shape == (2, dim)
+    model.eval()
+    with torch.no_grad():
+        assert model(x, m).shape == (2, dim)
+    # last stride 1: layer4 keeps layer3's resolution (16 x 8 for 256 x 128)
+    assert model.feature_map(x, m).shape[-2:] == (size[0] // 16, size[1] // 16)
+
+
+def test_bsga_adds_about_50k_parameters_to_resnet50() -> None:
+    with_bsga = sum(p.numel() for p in build_model(10, attention="bsga").parameters())
+    without = sum(p.numel() for p in build_model(10, attention="none").parameters())
+    assert 45_000 <= with_bsga - without <= 55_000
+
+
+def test_zero_mask_with_zero_biases_gives_half_everywhere() -> None:
+    bsga = BSGA(32)
+    for conv in (bsga.reduce, bsga.mask_embed, bsga.attend, bsga.mask_gate):
+        torch.nn.init.zeros_(conv.bias)
+    x = torch.randn(2, 32, 8, 4)
+    out = bsga(x, torch.zeros(2, 1, 32, 16))
+    assert torch.allclose(bsga.last_attention, torch.full_like(bsga.last_attention, 0.5))
+    assert torch.allclose(out, x * 0.5)
+
+
+def test_mask_is_resized_and_binarised_inside() -> None:
+    bsga = BSGA(8)
+    mask = torch.zeros(1, 1, 64, 32)
+    mask[..., 16:48, 8:24] = 1
+    bsga(torch.randn(1, 8, 16, 8), mask)
+    assert bsga.last_attention.shape == (1, 1, 16, 8)
+
+
+def test_gradients_reach_every_bsga_conv() -> None:
+    model = build_model(5, backbone="resnet18")
+    model.train()
+    mask = torch.zeros(4, 1, 64, 32)
+    mask[..., 10:60, 6:26] = 1
+    out = model(torch.randn(4, 3, 64, 32), mask)
+    out.logits.sum().backward()
+    for name in ("reduce", "mask_embed", "attend", "mask_gate"):
+        grad = getattr(model.attention, name).weight.grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_shared_mask_conv_option() -> None:
+    assert BSGA(16).mask_gate is not BSGA(16).mask_embed
+    shared = BSGA(16, share_mask_conv=True)
+    assert shared.mask_gate is shared.mask_embed
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        (torch.ones(3, 1, 32, 16), "does not fit"),
+        (torch.full((2, 1, 32, 16), 0.5), "must be 0 or 1"),
+    ],
+)
+def test_bad_masks_are_clear_errors(mask, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        BSGA(8)(torch.randn(2, 8, 8, 4), mask)
+
+
+def test_missing_mask_is_an_error_unless_opted_in() -> None:
+    x = torch.randn(2, 3, 64, 32)
+    with pytest.raises(ValueError, match="needs body masks"):
+        build_model(3, backbone="resnet18")(x)
+    assert build_model(3, backbone="resnet18", mask_policy="ones").eval()(x).shape == (2, 512)
+
+
+@pytest.mark.parametrize("name", ["none", "se", "cbam", "eca"])
+def test_every_attention_in_the_slot_runs_without_mask(name: str) -> None:
+    assert name in ATTENTIONS
+    model = build_model(3, backbone="resnet18", attention=name).eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 32)).shape == (2, 512)
+
+
+def test_torchvision_state_dict_loads_into_backbone(tmp_path) -> None:
+    reference = torchvision.models.resnet50()
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)
+    model = build_model(4, weights_path=path)
+    assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)
+    assert torch.equal(
+        model.backbone.layer4[2].bn3.running_mean, reference.layer4[2].bn3.running_mean
+    )
+
+
+def test_bnneck_bias_is_frozen_and_classifier_has_no_bias() -> None:
+    model = build_model(4, backbone="resnet18")
+    assert not model.bnneck.bias.requires_grad and model.classifier.bias is None
