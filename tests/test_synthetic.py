@@ -70,3 +70,9 @@ def test_test_outfits_are_shared_between_people(tmp_path: Path) -> None:
         pid, _cam, outfit, _ = p.stem.split("-")
         wearers[outfit].add(pid)
     assert max(len(w) for w in wearers.values()) >= 2
+
+
+def test_regenerating_with_another_config_leaves_no_stale_files(tmp_path: Path) -> None:
+    generate(tmp_path, SyntheticConfig(train_ids=4, test_ids=2, images_per_camera=2))
+    generate(tmp_path, SyntheticConfig(train_ids=2, test_ids=2, images_per_camera=2))
+    assert len(list((tmp_path / "VC-Clothes" / "train").glob("*.jpg"))) == 2 * 4 * 2

@@ -15,6 +15,7 @@ any number of worker processes.
 from __future__ import annotations
 
 import json
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -433,6 +434,10 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     train_outfits = _assign_outfits(cfg.train_ids, pool, rng, shared=False)
     test_outfits = _assign_outfits(cfg.test_ids, pool, rng, shared=True)
     images, masks = out / "VC-Clothes", out / "masks" / "VC-Clothes"
+    marker.unlink(missing_ok=True)
+    for folder in (images, masks):  # a set from another config must not leave stale files
+        if folder.exists():
+            shutil.rmtree(folder)
     for split in ("train", "query", "gallery"):
         (images / split).mkdir(parents=True, exist_ok=True)
         (masks / split).mkdir(parents=True, exist_ok=True)
