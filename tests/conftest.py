@@ -28,3 +28,14 @@ def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:
     }  # fmt: skip
     base.update(extra)
     return [f"{k}={v}" for k, v in base.items()]
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_synthetic: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BSGA ResNet-18 trained for a few steps on the tiny dataset."""
+    from ccreid.config import load_config
+    from ccreid.engine import run_training
+
+    out = tmp_path_factory.mktemp("trained")
+    run_training(load_config(None, tiny_overrides(tiny_synthetic, out)))
+    return out / "tiny" / "checkpoints" / "last.safetensors"

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +16,12 @@ app = typer.Typer(help="Clothes-changing person re-identification (CRE + BSGA)."
                   pretty_exceptions_enable=False, add_completion=False)  # fmt: skip
 data_app = typer.Typer(help="Dataset utilities.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+masks_app = typer.Typer(help="Check and show parsing masks.", no_args_is_help=True)
+app.add_typer(masks_app, name="masks")
+index_app = typer.Typer(help="Build and extend a FAISS gallery index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+export_app = typer.Typer(help="Export a trained model.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 console = Console()
 err = Console(stderr=True)
 STATE = {"debug": False}
@@ -169,6 +176,117 @@ def data_stats(
 
 
 @app.command()
+def parse(
+    root: Annotated[Path, typer.Argument(help="Image folder (parsed recursively).")],
+    out: Annotated[Path, typer.Option("--out", help="Mask folder mirroring ROOT.")],
+    model: Annotated[
+        str, typer.Option(help="Hugging Face name or local folder of a SegFormer parser.")
+    ] = "mattmdjaga/segformer_b2_clothes",
+    schema: Annotated[
+        str, typer.Option(help="Label schema the model must predict (atr or lip).")
+    ] = "atr",
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
+    bf16: Annotated[
+        bool, typer.Option(help="bf16 autocast (fast only on CPUs with native bf16).")
+    ] = False,
+    size: Annotated[int, typer.Option(help="Square input size of the parser.")] = 512,
+    from_schp: Annotated[
+        Optional[Path],
+        typer.Option("--from-schp", help="Import label PNGs of SCHP or another parser instead."),
+    ] = None,
+    to_atr: Annotated[
+        bool, typer.Option(help="With --from-schp --schema lip: convert LIP labels to ATR.")
+    ] = False,
+) -> None:
+    """Write 8-bit label PNGs for every image below ROOT (resumable, atomic).
+
+    Example: ccreid parse data/prcc/rgb --out data/prcc-masks/rgb --model ./segformer_b2_clothes
+    """
+    import time
+
+    from rich.progress import Progress
+
+    from ccreid.parsing import get_schema
+    from ccreid.parsing.parser import SegFormerParser, import_masks, iter_images, parse_tree
+
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    if from_schp is not None:
+        report = import_masks(from_schp, root, out, schema, to_atr)
+    else:
+        parser = SegFormerParser(model, schema, bf16=bf16, input_size=(size, size))
+        total = sum(1 for _ in iter_images(root))
+        start = time.perf_counter()
+        with Progress(console=err) as progress:
+            task = progress.add_task("parsing", total=total)
+            report = parse_tree(root, out, parser, get_schema(schema), batch_size,
+                                lambda n: progress.advance(task, n))  # fmt: skip
+        rate = report.written / max(time.perf_counter() - start, 1e-9)
+        console.print(f"{rate:.1f} images/s")
+    console.print(
+        f"wrote {report.written} masks, kept {report.skipped_existing} valid ones, {len(report.failed)} failed"
+    )
+    for path, why in report.failed[:10]:
+        console.print(f"  failed: {path}: {why}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@masks_app.command("check")
+def masks_check(
+    root: Annotated[Path, typer.Argument(help="Image folder.")],
+    mask_root: Annotated[Path, typer.Argument(help="Mask folder mirroring it.")],
+    schema: Annotated[str, typer.Option()] = "atr",
+) -> None:
+    """Coverage, size mismatches and part histogram; exit 1 when incomplete.
+
+    Example: ccreid masks check data/synthetic/VC-Clothes data/synthetic/masks/VC-Clothes
+    """
+    from ccreid.parsing import PART_NAMES, get_schema
+    from ccreid.parsing.masks import check_masks
+
+    for folder in (root, mask_root):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"folder {folder} does not exist")
+    res = check_masks(root, mask_root, get_schema(schema))
+    console.print(f"{res.images} images, {res.masks} masks; {len(res.missing)} images without mask, "
+                  f"{len(res.orphans)} masks without image, {len(res.size_mismatch)} size mismatches, "
+                  f"{len(res.bad_labels)} with labels outside {schema}")  # fmt: skip
+    for p in (res.missing + res.size_mismatch + res.bad_labels)[:5]:
+        console.print(f"  {p}")
+    total = max(int(res.part_pixels.sum()), 1)
+    table = Table(title="pixels per part")
+    table.add_column("part")
+    table.add_column("share", justify="right")
+    for name, n in zip(PART_NAMES, res.part_pixels, strict=True):
+        table.add_row(name, f"{100 * n / total:.1f}%")
+    console.print(table)
+    if not res.complete:
+        raise typer.Exit(1)
+
+
+@masks_app.command("show")
+def masks_show(
+    image: Annotated[Path, typer.Argument(help="An image.")],
+    mask: Annotated[Path, typer.Option(help="Its label PNG.")],
+    out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("mask.png"),
+    schema: Annotated[str, typer.Option()] = "atr",
+) -> None:
+    """Image, 7-part overlay, erased image and body mask side by side.
+
+    Example: ccreid masks show img.jpg --mask img.png --out show.png
+    """
+    from ccreid.data import Sample
+    from ccreid.viz import cre_examples
+
+    for f in (image, mask):
+        if not f.is_file():
+            raise FileNotFoundError(f"file {f} does not exist")
+    cre_examples([Sample(str(image), 0, 0, 0, str(mask))], out, schema)
+    console.print(f"wrote {out}")
+
+
+@app.command()
 def visualize(
     run_dir: Annotated[
         list[Path], typer.Argument(help="One or more run folders of `ccreid train`.")
@@ -188,14 +306,112 @@ def visualize(
     console.print(f"report: {page} and {md}")
 
 
+@index_app.command("build")
+def index_build(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `ccreid train`.")],
+    gallery: Annotated[Path, typer.Argument(help="Folder of gallery images (recursive).")],
+    out: Annotated[Path, typer.Option("--out", help="Index folder to write.")],
+    mask_root: Annotated[
+        Optional[Path], typer.Option(help="Masks mirroring GALLERY (BSGA models).")
+    ] = None,
+    kind: Annotated[
+        str, typer.Option(help="flat (exact), ivf or hnsw (approximate, for millions).")
+    ] = "flat",
+) -> None:
+    """Embed a gallery folder into a FAISS index with its metadata.
+
+    Example: ccreid index build best.safetensors data/gallery --out gallery.idx --mask-root data/gallery-masks
+    """
+    from ccreid.retrieval.service import build_index
+
+    index = build_index(checkpoint, gallery, out, mask_root, kind)
+    console.print(f"indexed {index.index.ntotal} images ({index.info['dim']}-d, {kind}) in {out}")
+
+
+@index_app.command("add")
+def index_add(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder of `ccreid index build`.")],
+    images: Annotated[list[Path], typer.Argument(help="Images or folders to append.")],
+    mask_root: Annotated[Optional[Path], typer.Option(help="Masks mirroring the folder.")] = None,
+    checkpoint: Annotated[
+        Optional[Path], typer.Option(help="Defaults to the index's own model.")
+    ] = None,
+) -> None:
+    """Append images to an index (same model only).
+
+    Example: ccreid index add gallery.idx new_images/ --mask-root new_masks/
+    """
+    from ccreid.retrieval.service import add_to_index
+
+    index = add_to_index(index_dir, images, checkpoint, mask_root)
+    console.print(f"index now holds {index.index.ntotal} images")
+
+
+@app.command()
+def search(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
+    queries: Annotated[list[Path], typer.Argument(help="Query images.")],
+    top_k: Annotated[int, typer.Option(help="Results per query.")] = 10,
+    mask_root: Annotated[
+        Optional[Path], typer.Option(help="Folder with <query name>.png masks.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    plot: Annotated[Optional[Path], typer.Option(help="Draw the ranked lists to this PNG.")] = None,
+) -> None:
+    """Rank the indexed gallery for each query image.
+
+    Example: ccreid search gallery.idx query.jpg --top-k 10 --mask-root query_masks/ --plot ranks.png
+    """
+    from dataclasses import asdict
+
+    from ccreid.retrieval.service import search as run_search
+
+    samples, hits = run_search(index_dir, queries, top_k, None, mask_root)
+    if as_json:
+        console.print_json(json.dumps([{"query": s.path, "results": [asdict(h) for h in hs]}
+                                       for s, hs in zip(samples, hits, strict=True)]))  # fmt: skip
+    else:
+        for s, hs in zip(samples, hits, strict=True):
+            console.print(f"[bold]{s.path}[/bold]")
+            for h in hs:
+                console.print(f"  {h.rank:>3}  {h.score:.4f}  {h.path}")
+    if plot is not None:
+        from ccreid.data import Sample
+        from ccreid.viz import ranked_lists
+
+        gallery = [Sample(h.path, h.pid, h.camid, h.clothes) for hs in hits for h in hs]
+        orders = np.arange(len(gallery)).reshape(len(hits), -1)
+        ranked_lists(samples, gallery, {"search": orders}, plot, top_k=orders.shape[1])
+        console.print(f"wrote {plot}")
+
+
+@export_app.command("onnx")
+def export_onnx_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `ccreid train`.")],
+    out: Annotated[Path, typer.Argument(help="Output .onnx file.")],
+    opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
+) -> None:
+    """Export (image, mask) -> BN feature with dynamic batch; checked with ONNX Runtime.
+
+    Example: ccreid export onnx runs/prcc-full/checkpoints/best.safetensors prcc.onnx
+    """
+    from ccreid.retrieval.export import export_onnx
+
+    report = export_onnx(checkpoint, out, opset)
+    console.print(
+        f"wrote {report.path}; ONNX Runtime vs PyTorch max abs difference {report.max_abs_diff:.2e}"
+    )
+
+
 def main() -> None:
     """Entry point: one-line errors (exit 1) unless --debug."""
     from ccreid.config import ConfigError
     from ccreid.data import DatasetError, ImageReadError
     from ccreid.engine import CheckpointError, TrainingDiverged
+    from ccreid.retrieval.export import ExportParityError
 
     expected = (ConfigError, DatasetError, ImageReadError, CheckpointError, TrainingDiverged,
-                FileNotFoundError, PermissionError, KeyError, ValueError)  # fmt: skip
+                ExportParityError, FileNotFoundError, PermissionError, KeyError, ValueError)  # fmt: skip
     try:
         app(standalone_mode=False)
     except typer.Exit as exc:

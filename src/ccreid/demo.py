@@ -37,7 +37,7 @@ class Budget:
 
 
 BUDGETS = {
-    "fast": Budget(train_ids=80, test_ids=40, height=64, width=32, epochs=4, step_size=3),
+    "fast": Budget(train_ids=72, test_ids=40, height=64, width=32, epochs=4, step_size=3),
     "full": Budget(train_ids=150, test_ids=50, height=128, width=64, epochs=20, step_size=12),
     "tiny": Budget(train_ids=12, test_ids=6, height=64, width=32, epochs=1, step_size=1),  # tests
 }

@@ -8,6 +8,7 @@ A concrete dataset only knows its own folders and file names: it implements
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,42 @@ class DatasetLayout(abc.ABC):
     @abc.abstractmethod
     def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
         """Evaluation sets built from the (labelled) test splits."""
+
+
+class FileNameLayout(DatasetLayout):
+    """A layout whose splits are flat folders of files named by one regular expression.
+
+    Subclasses set ``splits`` (split -> folder), ``pattern`` and ``expected_name``, and
+    turn a match into a record in :meth:`record` (``None`` skips a file and counts it).
+    """
+
+    splits: dict[str, str] = {}
+    pattern: re.Pattern[str]
+    expected_name: str = ""
+
+    def __init__(self) -> None:
+        self.skipped: dict[str, int] = {}
+
+    @property
+    def required(self) -> tuple[str, ...]:  # type: ignore[override]
+        return tuple(self.splits.values())
+
+    def record(self, path: Path, match: re.Match[str], split: str) -> RawSample | None:
+        raise NotImplementedError
+
+    def scan(self, root: Path) -> dict[str, list[RawSample]]:
+        out: dict[str, list[RawSample]] = {}
+        for split, folder in self.splits.items():
+            items = []
+            for path in list_images(root / folder):
+                match = self.pattern.match(path.stem)
+                if not match:
+                    raise parse_error(path, self.expected_name)
+                rec = self.record(path, match, split)
+                if rec is not None:
+                    items.append(rec)
+            out[split] = items
+        return out
 
 
 DATASETS: Registry[type[DatasetLayout]] = Registry("dataset")

@@ -5,30 +5,21 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, DatasetLayout, RawSample, list_images, parse_error
+from ccreid.data.base import DATASETS, FileNameLayout, RawSample
 from ccreid.data.records import EvalSet, Sample
-
-_NAME = re.compile(r"^(\d+)_(\d+)_c(\d+)")
 
 
 @DATASETS.register("ltcc")
-class LTCC(DatasetLayout):
-    required = ("train", "query", "test")
+class LTCC(FileNameLayout):
+    splits = {"train": "train", "query": "query", "test": "test"}
+    pattern = re.compile(r"^(\d+)_(\d+)_c(\d+)")
+    expected_name = "<pid>_<clothes>_c<cam>_*.png"
     default_subdir = "LTCC_ReID"
     layout_help = "  LTCC_ReID/{train,query,test}/<pid>_<clothes>_c<cam>_*.png"
 
-    def scan(self, root: Path) -> dict[str, list[RawSample]]:
-        out = {}
-        for split in self.required:
-            items = []
-            for path in list_images(root / split):
-                m = _NAME.match(path.stem)
-                if not m:
-                    raise parse_error(path, "<pid>_<clothes>_c<cam>_*.png")
-                pid, clothes, cam = map(int, m.groups())
-                items.append(RawSample(path, pid, cam, clothes))
-            out[split] = items
-        return out
+    def record(self, path: Path, match: re.Match[str], split: str) -> RawSample:
+        pid, clothes, cam = map(int, match.groups())
+        return RawSample(path, pid, cam, clothes)
 
     def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
         q, g = splits["query"], splits["test"]

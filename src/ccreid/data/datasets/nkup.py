@@ -5,33 +5,23 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, DatasetLayout, RawSample, list_images, parse_error
+from ccreid.data.base import DATASETS, FileNameLayout, RawSample
 from ccreid.data.records import EvalSet, Sample
-
-_NAME = re.compile(r"^(\d+)_D(\d+)_C(\d+)")
-SPLITS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 
 
 @DATASETS.register("nkup")
-class NKUP(DatasetLayout):
-    required = tuple(SPLITS.values())
+class NKUP(FileNameLayout):
+    splits = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
+    pattern = re.compile(r"^(\d+)_D(\d+)_C(\d+)")
+    expected_name = "<pid>_D<day>_C<cam>S<seq>_<n>.jpg"
     default_subdir = "NKUP"
     layout_help = (
         "  NKUP/{bounding_box_train,query,bounding_box_test}/<pid>_D<day>_C<cam>S..._*.jpg"
     )
 
-    def scan(self, root: Path) -> dict[str, list[RawSample]]:
-        out = {}
-        for split, folder in SPLITS.items():
-            items = []
-            for path in list_images(root / folder):
-                m = _NAME.match(path.stem)
-                if not m:
-                    raise parse_error(path, "<pid>_D<day>_C<cam>S<seq>_<n>.jpg")
-                pid, day, cam = map(int, m.groups())
-                items.append(RawSample(path, pid, cam, day))
-            out[split] = items
-        return out
+    def record(self, path: Path, match: re.Match[str], split: str) -> RawSample:
+        pid, day, cam = map(int, match.groups())
+        return RawSample(path, pid, cam, day)
 
     def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
         q, g = splits["query"], splits["gallery"]

@@ -5,40 +5,31 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, DatasetLayout, RawSample, list_images, parse_error
+from ccreid.data.base import DATASETS, FileNameLayout, RawSample
 from ccreid.data.records import EvalSet, Sample
 
-_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)-\d+$")
 # Cameras kept on both sides per setting (SPEC section 6): cameras 2 and 3 show the same
 # outfit, cameras 3 and 4 different ones; the general rule then applies.
 SETTING_CAMERAS = {"general": None, "sc": (2, 3), "cc": (3, 4)}
 
 
 @DATASETS.register("vcclothes")
-class VCClothes(DatasetLayout):
-    required = ("train", "query", "gallery")
+class VCClothes(FileNameLayout):
+    splits = {"train": "train", "query": "query", "gallery": "gallery"}
+    pattern = re.compile(r"^(\d+)-(\d+)-(\d+)-\d+$")
+    expected_name = "<pid>-<cam>-<clothes>-<n>.jpg"
     default_subdir = "VC-Clothes"
     layout_help = "  VC-Clothes/{train,query,gallery}/<pid>-<cam>-<clothes>-<n>.jpg"
 
-    def scan(self, root: Path) -> dict[str, list[RawSample]]:
-        out = {}
-        for split in self.required:
-            items = []
-            for path in list_images(root / split):
-                m = _NAME.match(path.stem)
-                if not m:
-                    raise parse_error(path, "<pid>-<cam>-<clothes>-<n>.jpg")
-                pid, cam, clothes = map(int, m.groups())
-                items.append(RawSample(path, pid, cam, clothes))
-            out[split] = items
-        return out
+    def record(self, path: Path, match: re.Match[str], split: str) -> RawSample:
+        pid, cam, clothes = map(int, match.groups())
+        return RawSample(path, pid, cam, clothes)
 
     def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
-        sets = {}
-        for name, cams in SETTING_CAMERAS.items():
+        def keep(items: list[Sample], cams: tuple[int, ...] | None) -> list[Sample]:
+            return items if cams is None else [s for s in items if s.camid in cams]
 
-            def keep(items: list[Sample], cams: tuple[int, ...] | None = cams) -> list[Sample]:
-                return items if cams is None else [s for s in items if s.camid in cams]
-
-            sets[name] = EvalSet(keep(splits["query"]), keep(splits["gallery"]), "general")
-        return sets
+        return {
+            name: EvalSet(keep(splits["query"], cams), keep(splits["gallery"], cams), "general")
+            for name, cams in SETTING_CAMERAS.items()
+        }

@@ -1,0 +1,41 @@
+"""`make bench`: every benchmark in this folder, one after another; results.json is merged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BENCHES = [
+    ["bench_eval.py"],
+    ["bench_model.py", "--skip-bf16"],
+    [
+        "bench_model.py",
+        "--backbone",
+        "resnet18",
+        "--height",
+        "128",
+        "--width",
+        "64",
+        "--batch",
+        "32",
+    ],
+    ["bench_retrieval.py"],
+    ["bench_parser.py"],
+]
+
+
+def main() -> int:
+    failed = 0
+    for bench in BENCHES:
+        print(f"== {' '.join(bench)}", flush=True)
+        failed += (
+            subprocess.run([sys.executable, str(HERE / bench[0]), *bench[1:]], cwd=HERE).returncode
+            != 0
+        )
+    return int(failed > 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Checks of a mask tree against its image tree: coverage, sizes, labels, part histogram."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ccreid.parsing.parser import iter_images
+from ccreid.parsing.schemas import PART_NAMES, ParsingSchema, to_parts
+
+
+@dataclass
+class MaskCheck:
+    images: int = 0
+    masks: int = 0
+    missing: list[Path] = field(default_factory=list)  # images without a mask
+    orphans: list[Path] = field(default_factory=list)  # masks without an image
+    size_mismatch: list[Path] = field(default_factory=list)
+    bad_labels: list[Path] = field(default_factory=list)
+    part_pixels: np.ndarray = field(
+        default_factory=lambda: np.zeros(len(PART_NAMES), dtype=np.int64)
+    )
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing or self.size_mismatch or self.bad_labels)
+
+
+def check_masks(root: Path, mask_root: Path, schema: ParsingSchema) -> MaskCheck:
+    result = MaskCheck()
+    seen = set()
+    for image_path in iter_images(root):
+        result.images += 1
+        rel = image_path.relative_to(root).with_suffix(".png")
+        seen.add(rel)
+        mask_path = mask_root / rel
+        if not mask_path.is_file():
+            result.missing.append(image_path)
+            continue
+        try:
+            with Image.open(image_path) as im:
+                size = (im.height, im.width)
+            labels = np.asarray(Image.open(mask_path))
+        except (OSError, UnidentifiedImageError):
+            result.bad_labels.append(mask_path)
+            continue
+        result.masks += 1
+        if labels.shape != size:
+            result.size_mismatch.append(mask_path)
+            continue
+        try:
+            parts = to_parts(labels, schema)
+        except ValueError:
+            result.bad_labels.append(mask_path)
+            continue
+        result.part_pixels += np.bincount(parts.ravel(), minlength=len(PART_NAMES))
+    result.orphans = [
+        p for p in sorted(mask_root.rglob("*.png")) if p.relative_to(mask_root) not in seen
+    ]
+    return result

@@ -1,0 +1,183 @@
+"""Human parsing with a SegFormer model from `transformers`, written as label PNG trees.
+
+The model's ``id2label`` must name the schema's labels in the schema's order (ATR for
+``mattmdjaga/segformer_b2_clothes``); a model with other labels is refused before any
+image is read, because a silent index mix-up (ATR vs LIP) would erase the wrong pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from ccreid.parsing.schemas import ATR, LIP, ParsingSchema, get_schema, normalise_label_name
+
+DEFAULT_MODEL = "mattmdjaga/segformer_b2_clothes"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+# LIP -> ATR by name where both have the label, else to a label of the same part.
+LIP_TO_ATR = {
+    "glove": "left-arm", "coat": "upper-clothes", "socks": "left-leg", "jumpsuits": "dress",
+}  # fmt: skip
+
+
+class ParserLabelError(ValueError):
+    """The parser's labels do not match the requested schema."""
+
+
+@dataclass
+class ParseReport:
+    written: int = 0
+    skipped_existing: int = 0
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def check_labels(id2label: dict, schema: ParsingSchema, source: str) -> None:
+    id2label = {int(k): v for k, v in id2label.items()}
+    names = [normalise_label_name(id2label[i]) for i in sorted(id2label)]
+    if names != list(schema.labels):
+        raise ParserLabelError(
+            f"{source} predicts labels {names}, but schema {schema.name!r} expects {list(schema.labels)}"
+        )
+
+
+def atomic_save_png(array: np.ndarray, path: Path) -> None:
+    """Write a label PNG through a temp file + rename: a kill never leaves a truncated mask."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        Image.fromarray(array.astype(np.uint8)).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def valid_mask(path: Path, size: tuple[int, int], schema: ParsingSchema) -> bool:
+    """A mask that decodes, has the image's size and only the schema's labels."""
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im)
+    except (OSError, UnidentifiedImageError):
+        return False
+    return arr.ndim == 2 and arr.shape == size and int(arr.max(initial=0)) < schema.num_labels
+
+
+def iter_images(root: Path) -> Iterator[Path]:
+    for p in sorted(root.rglob("*")):
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
+            yield p
+
+
+class SegFormerParser:
+    """Batched SegFormer inference returning label maps at each image's own size."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, schema: str = "atr", device: str = "cpu",
+                 bf16: bool = False, input_size: tuple[int, int] = (512, 512)) -> None:  # fmt: skip
+        from transformers import AutoModelForSemanticSegmentation
+
+        self.schema = get_schema(schema)
+        self.model = AutoModelForSemanticSegmentation.from_pretrained(model).to(device).eval()
+        check_labels(self.model.config.id2label, self.schema, model)
+        self.device, self.bf16, self.input_size = torch.device(device), bf16, input_size
+        self.mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+        self.std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+
+    @torch.no_grad()
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        batch = torch.stack([
+            F.interpolate(torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255, self.input_size,
+                          mode="bilinear", align_corners=False)[0]
+            for im in images
+        ])  # fmt: skip
+        batch = ((batch - self.mean) / self.std).to(self.device)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(pixel_values=batch).logits.float()
+        out = []
+        for im, lg in zip(images, logits, strict=True):
+            up = F.interpolate(lg[None], size=im.shape[:2], mode="bilinear", align_corners=False)
+            out.append(up[0].argmax(0).to(torch.uint8).cpu().numpy())
+        return out
+
+
+def parse_tree(
+    root: Path, out: Path, parser: Callable[[list[np.ndarray]], list[np.ndarray]], schema: ParsingSchema,
+    batch_size: int = 16, progress: Callable[[int], None] | None = None,
+) -> ParseReport:  # fmt: skip
+    """Parse every image under ``root`` into ``out`` (same relative path, .png).
+
+    Valid masks already there are kept (resume); corrupt images are listed, not fatal.
+    """
+    report = ParseReport()
+    pending: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        for (target, _), labels in zip(pending, parser([im for _, im in pending]), strict=True):
+            atomic_save_png(labels, target)
+            report.written += 1
+        if progress:
+            progress(len(pending))
+        pending.clear()
+
+    for path in iter_images(root):
+        target = (out / path.relative_to(root)).with_suffix(".png")
+        try:
+            with Image.open(path) as im:
+                image = np.asarray(im.convert("RGB"))
+        except (OSError, UnidentifiedImageError, ValueError) as exc:
+            report.failed.append((path, str(exc)))
+            progress and progress(1)
+            continue
+        if target.exists() and valid_mask(target, image.shape[:2], schema):
+            report.skipped_existing += 1
+            progress and progress(1)
+            continue
+        pending.append((target, image))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return report
+
+
+def lip_to_atr_table() -> np.ndarray:
+    table = np.zeros(256, dtype=np.uint8)
+    for i, name in enumerate(LIP.labels):
+        table[i] = ATR.labels.index(LIP_TO_ATR.get(name, name))
+    return table
+
+
+def import_masks(
+    src: Path, images_root: Path, out: Path, schema: str = "atr", to_atr: bool = False
+) -> ParseReport:
+    """Copy label PNGs of another parser (SCHP: ATR or LIP) into the mirrored tree,
+    checking each against its image's size and the schema; LIP can be converted to ATR."""
+    sch = get_schema(schema)
+    table = lip_to_atr_table() if to_atr else None
+    report = ParseReport()
+    for image_path in iter_images(images_root):
+        rel = image_path.relative_to(images_root).with_suffix(".png")
+        mask_path = src / rel
+        if not mask_path.is_file():
+            report.failed.append((mask_path, "missing"))
+            continue
+        with Image.open(image_path) as im:
+            size = (im.height, im.width)
+        if not valid_mask(mask_path, size, sch):
+            report.failed.append(
+                (mask_path, f"not a {size[1]}x{size[0]} label map of schema {sch.name}")
+            )
+            continue
+        labels = np.asarray(Image.open(mask_path))
+        atomic_save_png(table[labels] if table is not None else labels, out / rel)
+        report.written += 1
+    return report

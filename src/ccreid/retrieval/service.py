@@ -1,0 +1,88 @@
+"""Build, extend and query an index with a trained checkpoint (the CLI's `index`/`search`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ccreid.data import Sample
+from ccreid.data.base import IMAGE_SUFFIXES, DatasetError
+from ccreid.engine.experiment import inference_options, load_trained_model
+from ccreid.engine.inference import extract_features
+from ccreid.retrieval.index import GalleryIndex, Hit, RetrievalIndexError, fingerprint
+
+
+def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) -> list[Sample]:
+    """Samples of image files (folders expanded); masks mirror ``base`` under ``mask_root``."""
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"image or folder {p} does not exist")
+    if not files:
+        raise DatasetError(f"no images found in {', '.join(map(str, paths))}")
+    samples = []
+    for f in files:
+        mask = None
+        if mask_root is not None:
+            rel = (
+                f.relative_to(base) if base is not None and f.is_relative_to(base) else Path(f.name)
+            )
+            mask = mask_root / rel.with_suffix(".png")
+            if not mask.is_file():
+                raise DatasetError(f"mask {mask} for image {f} is missing")
+        samples.append(Sample(str(f), -1, -1, -1, str(mask) if mask else None))
+    return samples
+
+
+def embed(checkpoint: Path, samples: list[Sample]) -> np.ndarray:
+    model, cfg = load_trained_model(checkpoint, torch.device("cpu"))
+    if model.needs_mask and any(s.mask is None for s in samples):
+        raise ValueError(f"{checkpoint} uses BSGA: give the parsing masks with --mask-root")
+    return extract_features(model, samples, inference_options(cfg, torch.device("cpu"))).numpy()
+
+
+def _rows(samples: list[Sample]) -> list[dict]:
+    return [{"path": s.path, "pid": s.pid, "camid": s.camid, "clothes": s.clothes} for s in samples]
+
+
+def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | None = None,
+                kind: str = "flat") -> GalleryIndex:  # fmt: skip
+    samples = image_samples([gallery], mask_root, gallery)
+    feats = embed(checkpoint, samples)
+    info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint)}
+    index = GalleryIndex.create(feats, _rows(samples), info, kind)
+    index.save(out)
+    return index
+
+
+def _check_model(index: GalleryIndex, checkpoint: Path) -> None:
+    if fingerprint(checkpoint) != index.info["fingerprint"]:
+        raise RetrievalIndexError(
+            f"{checkpoint} is not the model this index was built with ({index.info['checkpoint']})"
+        )
+
+
+def add_to_index(index_dir: Path, images: list[Path], checkpoint: Path | None = None,
+                 mask_root: Path | None = None) -> GalleryIndex:  # fmt: skip
+    index = GalleryIndex.load(index_dir)
+    checkpoint = checkpoint or Path(index.info["checkpoint"])
+    _check_model(index, checkpoint)
+    samples = image_samples(images, mask_root, images[0] if images[0].is_dir() else None)
+    index.add(embed(checkpoint, samples), _rows(samples))
+    index.save(index_dir)
+    return index
+
+
+def search(index_dir: Path, queries: list[Path], top_k: int = 10, checkpoint: Path | None = None,
+           mask_root: Path | None = None) -> tuple[list[Sample], list[list[Hit]]]:  # fmt: skip
+    index = GalleryIndex.load(index_dir)
+    checkpoint = checkpoint or Path(index.info["checkpoint"])
+    _check_model(index, checkpoint)
+    samples = image_samples(queries, mask_root, None)
+    return samples, index.search(embed(checkpoint, samples), top_k)
