@@ -34,6 +34,15 @@ def random_gallery(n: int, dim: int, seed: int = 0, chunk: int = 50_000) -> np.n
     return out
 
 
+def timed_index_search(
+    index, gallery: np.ndarray, queries: np.ndarray, k: int
+) -> tuple[float, np.ndarray]:
+    """Add the gallery, time the search; the index is freed when this returns."""
+    index.add(gallery)
+    seconds, (_, ids) = timed(lambda: index.search(queries, k))
+    return seconds, ids
+
+
 def search_bench(n: int, dim: int, nq: int, k: int = 10) -> dict[str, float]:
     """One index in memory at a time beside the gallery (peak about 2 x n x dim x 4 bytes)."""
     rng = np.random.default_rng(1)
@@ -42,17 +51,13 @@ def search_bench(n: int, dim: int, nq: int, k: int = 10) -> dict[str, float]:
         (nq, dim), dtype=np.float32
     )
     t_np, exact = timed(lambda: numpy_topk(gallery, queries, k))
-    flat = make_index(dim, "flat")
-    flat.add(gallery)
-    t_flat, (_, ids) = timed(lambda: flat.search(queries, k))
+    t_flat, ids = timed_index_search(make_index(dim, "flat"), gallery, queries, k)
     assert (ids[:, 0] == exact[:, 0]).mean() > 0.99
-    del flat
     nlist = int(4 * np.sqrt(n))
     ivf = make_index(dim, "ivf", nlist=nlist)
     ivf.train(gallery[rng.choice(n, min(n, 40 * nlist), replace=False)])
-    ivf.add(gallery)
     ivf.nprobe = 16
-    t_ivf, (_, ivf_ids) = timed(lambda: ivf.search(queries, k))
+    t_ivf, ivf_ids = timed_index_search(ivf, gallery, queries, k)
     recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(exact, ivf_ids, strict=True)]))
     return {
         f"n{n}_numpy_ms_per_query": round(1000 * t_np / nq, 2),

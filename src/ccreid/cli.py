@@ -191,7 +191,7 @@ def parse(
     ] = False,
     size: Annotated[int, typer.Option(help="Square input size of the parser.")] = 512,
     from_schp: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--from-schp", help="Import label PNGs of SCHP or another parser instead."),
     ] = None,
     to_atr: Annotated[
@@ -312,7 +312,7 @@ def index_build(
     gallery: Annotated[Path, typer.Argument(help="Folder of gallery images (recursive).")],
     out: Annotated[Path, typer.Option("--out", help="Index folder to write.")],
     mask_root: Annotated[
-        Optional[Path], typer.Option(help="Masks mirroring GALLERY (BSGA models).")
+        Path | None, typer.Option(help="Masks mirroring GALLERY (BSGA models).")
     ] = None,
     kind: Annotated[
         str, typer.Option(help="flat (exact), ivf or hnsw (approximate, for millions).")
@@ -332,9 +332,9 @@ def index_build(
 def index_add(
     index_dir: Annotated[Path, typer.Argument(help="Index folder of `ccreid index build`.")],
     images: Annotated[list[Path], typer.Argument(help="Images or folders to append.")],
-    mask_root: Annotated[Optional[Path], typer.Option(help="Masks mirroring the folder.")] = None,
+    mask_root: Annotated[Path | None, typer.Option(help="Masks mirroring the folder.")] = None,
     checkpoint: Annotated[
-        Optional[Path], typer.Option(help="Defaults to the index's own model.")
+        Path | None, typer.Option(help="Defaults to the index's own model.")
     ] = None,
 ) -> None:
     """Append images to an index (same model only).
@@ -353,10 +353,10 @@ def search(
     queries: Annotated[list[Path], typer.Argument(help="Query images.")],
     top_k: Annotated[int, typer.Option(help="Results per query.")] = 10,
     mask_root: Annotated[
-        Optional[Path], typer.Option(help="Folder with <query name>.png masks.")
+        Path | None, typer.Option(help="Folder with <query name>.png masks.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    plot: Annotated[Optional[Path], typer.Option(help="Draw the ranked lists to this PNG.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Draw the ranked lists to this PNG.")] = None,
 ) -> None:
     """Rank the indexed gallery for each query image.
 
@@ -413,7 +413,9 @@ def main() -> None:
     expected = (ConfigError, DatasetError, ImageReadError, CheckpointError, TrainingDiverged,
                 ExportParityError, FileNotFoundError, PermissionError, KeyError, ValueError)  # fmt: skip
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the code of typer.Exit here
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

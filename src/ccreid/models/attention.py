@@ -14,6 +14,12 @@ from torch import nn
 
 from ccreid.registry import Registry
 
+
+def _tracing() -> bool:
+    """Data-dependent checks cannot run while torch.export / ONNX export trace the graph."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
 ATTENTIONS: Registry[type[nn.Module]] = Registry("attention module")
 
 
@@ -61,13 +67,14 @@ class BSGA(nn.Module):
                 f"mask of shape {tuple(mask.shape)} does not fit features {tuple(x.shape)}: "
                 "expected (batch, 1, H, W)"
             )
-        if not torch.all((mask == 0) | (mask == 1)):
+        if not _tracing() and not torch.all((mask == 0) | (mask == 1)):
             raise ValueError("BSGA mask values must be 0 or 1")
         m = F.interpolate(mask.to(x.dtype), size=x.shape[-2:], mode="bilinear", align_corners=False)
         m = (m >= 0.5).to(x.dtype)
         x_c = torch.cat([self.mask_embed(m), self.reduce(x)], dim=1)
         a_f = torch.sigmoid(self.attend(x_c) * self.mask_gate(m))
-        self.last_attention = a_f.detach()
+        if not _tracing():  # kept for visualisation; not part of an exported graph
+            self.last_attention = a_f.detach()
         return x * a_f
 
 

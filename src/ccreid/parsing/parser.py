@@ -133,7 +133,7 @@ def parse_tree(
         target = (out / path.relative_to(root)).with_suffix(".png")
         try:
             with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
+                image = np.array(im.convert("RGB"))
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             report.failed.append((path, str(exc)))
             progress and progress(1)

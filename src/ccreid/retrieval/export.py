@@ -54,7 +54,7 @@ def export_onnx(
     gen = torch.Generator().manual_seed(seed)
     image = torch.randn(batch, 3, aug.height, aug.width, generator=gen)
     mask = (torch.rand(batch, 1, aug.height, aug.width, generator=gen) > 0.4).float()
-    wrapper = _FeatureExtractor(model)
+    wrapper = _FeatureExtractor(model).eval()
     batch_dim = torch.export.Dim("batch", min=1, max=4096)
     program = torch.onnx.export(
         wrapper, (image, mask), dynamo=True, opset_version=opset, input_names=["image", "mask"],
