@@ -73,7 +73,7 @@ def main() -> None:
             bf16 = throughput("bsga", train, True, True, args)
             out[f"{mode}_bf16_channels_last_img_s"] = round(bf16, 1)
             out[f"{mode}_bf16_speedup_vs_fp32"] = round(bf16 / fp32, 2)
-    record("model", out)
+    record(f"model_{args.backbone}_{args.height}x{args.width}", out)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BENCHES = [
     ["bench_eval.py"],
+    ["bench_synthetic.py"],
     ["bench_model.py", "--skip-bf16"],
     [
         "bench_model.py",
@@ -22,7 +23,7 @@ BENCHES = [
         "32",
     ],
     ["bench_retrieval.py"],
-    ["bench_parser.py"],
+    ["bench_parser.py", "--batch", "2", "--size", "256"],
 ]
 
 

@@ -36,6 +36,7 @@ SKIN_TONES = np.array(
 HAIR_STYLES = ("short", "medium", "long", "bun", "buzz")
 CAMERAS = (1, 2, 3, 4)
 COMPLETE_MARKER = ".synthetic.json"
+GENERATOR_VERSION = 2  # bump when the drawing changes: an existing set is then redrawn
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,14 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.mgrid[0:height, 0:width]
 
 
+@lru_cache(maxsize=8)
+def _stripes(height: int, width: int) -> dict[int, np.ndarray]:
+    """Pattern masks: 1-3 top patterns (horizontal, vertical, checks), 4 bottom stripes."""
+    yy, xx = _grid(height, width)
+    return {1: (yy // 4) % 2 == 0, 2: (xx // 4) % 2 == 0, 3: ((yy // 4) + (xx // 4)) % 2 == 0,
+            4: (xx // 3) % 2 == 0}  # fmt: skip
+
+
 def _scene(cam: Camera, height: int, width: int) -> np.ndarray:
     """The camera's empty scene: a wall with a vertical gradient and a floor (cached)."""
     key = (id(cam), height, width)
@@ -328,14 +337,14 @@ def render(
     palette[L["bag"]] = outfit.bottom2 * 0.7
     img = palette[labels]
     yy, xx = _grid(H, W)
+    stripes_of = _stripes(H, W)
     if outfit.top_pattern:
-        period = 4
-        stripes = {1: (yy // period) % 2 == 0, 2: (xx // period) % 2 == 0,
-                   3: ((yy // period) + (xx // period)) % 2 == 0}[outfit.top_pattern]  # fmt: skip
-        sel = stripes & ((labels == L["upper-clothes"]) | (labels == L["dress"]))
+        sel = stripes_of[outfit.top_pattern] & (
+            (labels == L["upper-clothes"]) | (labels == L["dress"])
+        )
         img[sel] = outfit.top2
     if outfit.bottom_striped:
-        sel = ((xx // 3) % 2 == 0) & ((labels == L["pants"]) | (labels == L["skirt"]))
+        sel = stripes_of[4] & ((labels == L["pants"]) | (labels == L["skirt"]))
         img[sel] = outfit.bottom2
     if ident.beard:
         face = labels == L["face"]
@@ -347,21 +356,29 @@ def render(
         if 0 <= ey < H and 0 <= ex < W and labels[ey, ex] == L["face"]:
             img[ey, ex] = (30, 20, 20)
     # Scene: wall with a vertical gradient, floor, one clutter block.
-    bg = labels == 0
     floor_y = int(H * 0.78)
     scene = _scene(cam, H, W).copy()
     bx = int(rng.integers(0, W - 8))
     by = int(rng.integers(0, floor_y - 10))
     scene[by : by + 10, bx : bx + 8] = cam.floor * 1.4 + 20
-    img[bg] = scene[bg]
-    light = cam.gain * rng.uniform(0.85, 1.15)
-    img = img * light
-    if cam.blur > 0:
-        img = (1 - cam.blur) * img + cam.blur * 0.25 * (
-            np.roll(img, 1, 0) + np.roll(img, -1, 0) + np.roll(img, 1, 1) + np.roll(img, -1, 1)
-        )
-    img += rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(cam.noise)
+    img = np.where((labels == 0)[..., None], scene, img)
+    img *= cam.gain * np.float32(rng.uniform(0.85, 1.15))
+    if cam.blur > 0:  # mix each pixel with its 4 neighbours (edges use fewer)
+        near = np.zeros_like(img)
+        near[1:] += img[:-1]
+        near[:-1] += img[1:]
+        near[:, 1:] += img[:, :-1]
+        near[:, :-1] += img[:, 1:]
+        img = (1 - cam.blur) * img + (cam.blur * 0.25) * near
+    bank = _noise_bank(H, W)
+    img += bank[int(rng.integers(0, len(bank)))] * np.float32(cam.noise)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@lru_cache(maxsize=4)
+def _noise_bank(height: int, width: int, size: int = 32) -> np.ndarray:
+    """Fixed unit-variance noise fields; an image draws one (cheaper than fresh noise)."""
+    return np.random.default_rng(60_000).standard_normal((size, height, width, 3), dtype=np.float32)
 
 
 def _assign_outfits(
@@ -411,7 +428,7 @@ def _render_identity(job: dict) -> int:
             image = render(canvas.labels, ident, outfits[outfit_id], cams[cam], geom, rng)
             name = f"{job['pid']:04d}-{cam}-{outfit_id:03d}-{k:02d}"
             Image.fromarray(image).save(out / split / f"{name}.jpg", quality=92)
-            Image.fromarray(canvas.labels).save(masks / split / f"{name}.png", compress_level=1)
+            Image.fromarray(canvas.labels).save(masks / split / f"{name}.png", compress_level=0)
             n += 1
     return n
 
@@ -425,7 +442,8 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     """
     out = Path(out)
     marker = out / COMPLETE_MARKER
-    if marker.exists() and json.loads(marker.read_text()) == asdict(cfg):
+    stamp = {"generator": GENERATOR_VERSION, **asdict(cfg)}
+    if marker.exists() and json.loads(marker.read_text()) == stamp:
         return out
     if cfg.train_ids < 1 or cfg.test_ids < 1 or cfg.images_per_camera <= cfg.queries_per_camera:
         raise ValueError(f"invalid synthetic config {cfg}")
@@ -456,6 +474,6 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
             n = _render_identity(job)
             progress and progress(n)
     tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(cfg)))
+    tmp.write_text(json.dumps(stamp))
     tmp.replace(marker)
     return out
