@@ -145,3 +145,23 @@ def test_masks_check_fails_on_missing_and_show_draws(images: Path, tmp_path: Pat
     )
     with Image.open(tmp_path / "s.png") as im:
         assert im.width > 200
+
+
+def test_bf16_is_used_only_when_it_keeps_the_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccreid.parsing import parser as P
+
+    model = tiny_segformer(tmp_path / "model", ATR.labels)
+    parser = P.SegFormerParser(str(model), bf16=True, input_size=(32, 32))
+    image = [np.random.default_rng(1).integers(0, 255, (40, 20, 3), dtype=np.uint8)]
+    real_predict = parser._predict
+
+    def disagreeing(images, bf16):
+        out = real_predict(images, False)
+        return [(o + 1) % 18 for o in out] if bf16 else out
+
+    monkeypatch.setattr(parser, "_predict", disagreeing)
+    with pytest.warns(UserWarning, match="parsing in fp32"):
+        parser(image)
+    assert parser.bf16 is False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,24 +89,47 @@ class SegFormerParser:
         self.model = AutoModelForSemanticSegmentation.from_pretrained(model).to(device).eval()
         check_labels(self.model.config.id2label, self.schema, model)
         self.device, self.bf16, self.input_size = torch.device(device), bf16, input_size
+        self._bf16_checked = False
         self.mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
         self.std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
 
-    @torch.no_grad()
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        if self.bf16 and not self._bf16_checked:
+            self._bf16_checked = True
+            self.bf16 = bf16_keeps_labels(self, images)
+        return self._predict(images, self.bf16)
+
+    @torch.no_grad()
+    def _predict(self, images: list[np.ndarray], bf16: bool) -> list[np.ndarray]:
         batch = torch.stack([
             F.interpolate(torch.from_numpy(im).permute(2, 0, 1)[None].float() / 255, self.input_size,
                           mode="bilinear", align_corners=False)[0]
             for im in images
         ])  # fmt: skip
         batch = ((batch - self.mean) / self.std).to(self.device)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = self.model(pixel_values=batch).logits.float()
         out = []
         for im, lg in zip(images, logits, strict=True):
             up = F.interpolate(lg[None], size=im.shape[:2], mode="bilinear", align_corners=False)
             out.append(up[0].argmax(0).to(torch.uint8).cpu().numpy())
         return out
+
+
+BF16_MIN_AGREEMENT = 0.99
+
+
+def bf16_keeps_labels(parser: SegFormerParser, images: list[np.ndarray]) -> bool:
+    """bf16 is used only if it gives the fp32 label on >= 99% of the first batch's pixels."""
+    fp32 = parser._predict(images, bf16=False)
+    bf16 = parser._predict(images, bf16=True)
+    agree = float(np.mean([np.mean(a == b) for a, b in zip(fp32, bf16, strict=True)]))
+    if agree < BF16_MIN_AGREEMENT:
+        warnings.warn(
+            f"bf16 changes {100 * (1 - agree):.1f}% of the labels: parsing in fp32", stacklevel=2
+        )
+        return False
+    return True
 
 
 def parse_tree(
