@@ -411,7 +411,7 @@ def main() -> None:
     from ccreid.retrieval.export import ExportParityError
 
     expected = (ConfigError, DatasetError, ImageReadError, CheckpointError, TrainingDiverged,
-                ExportParityError, FileNotFoundError, PermissionError, KeyError, ValueError)  # fmt: skip
+                ExportParityError, OSError, KeyError, ValueError)  # fmt: skip
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here
         if isinstance(code, int) and code:

@@ -23,6 +23,7 @@ from ccreid.parsing.schemas import ATR, LIP, ParsingSchema, get_schema, normalis
 
 DEFAULT_MODEL = "mattmdjaga/segformer_b2_clothes"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+TEMP_SUFFIX = ".partial"  # masks are written as .<name>.<random>.partial, then renamed
 # LIP -> ATR by name where both have the label, else to a label of the same part.
 LIP_TO_ATR = {
     "glove": "left-arm", "coat": "upper-clothes", "socks": "left-leg", "jumpsuits": "dress",
@@ -52,7 +53,7 @@ def check_labels(id2label: dict, schema: ParsingSchema, source: str) -> None:
 def atomic_save_png(array: np.ndarray, path: Path) -> None:
     """Write a label PNG through a temp file + rename: a kill never leaves a truncated mask."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         Image.fromarray(array.astype(np.uint8)).save(tmp, format="PNG")
@@ -119,6 +120,14 @@ class SegFormerParser:
 BF16_MIN_AGREEMENT = 0.99
 
 
+def remove_partial_files(out: Path) -> int:
+    """Delete temp files a killed run left behind (never a finished mask)."""
+    stale = list(out.rglob(f".*{TEMP_SUFFIX}")) if out.is_dir() else []
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def bf16_keeps_labels(parser: SegFormerParser, images: list[np.ndarray]) -> bool:
     """bf16 is used only if it gives the fp32 label on >= 99% of the first batch's pixels."""
     fp32 = parser._predict(images, bf16=False)
@@ -141,6 +150,7 @@ def parse_tree(
     Valid masks already there are kept (resume); corrupt images are listed, not fatal.
     """
     report = ParseReport()
+    remove_partial_files(out)
     pending: list[tuple[Path, np.ndarray]] = []
 
     def flush() -> None:
