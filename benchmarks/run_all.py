@@ -10,6 +10,19 @@ HERE = Path(__file__).parent
 BENCHES = [
     ["bench_eval.py"],
     ["bench_synthetic.py"],
+    ["bench_data.py"],
+    ["bench_train.py"],
+    [
+        "bench_train.py",
+        "--backbone",
+        "resnet50",
+        "--height",
+        "256",
+        "--width",
+        "128",
+        "--steps",
+        "3",
+    ],
     ["bench_model.py", "--skip-bf16"],
     [
         "bench_model.py",

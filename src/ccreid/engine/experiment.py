@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,8 +148,12 @@ def run_training(
     resume: bool = False,
     console: Console | None = None,
     data: ReIDData | None = None,
+    on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> RunResult:
-    """Train (or resume) one experiment and evaluate it on all of the dataset's eval sets."""
+    """Train (or resume) one experiment and evaluate it on all of the dataset's eval sets.
+
+    ``on_epoch`` is called with each epoch's log after it is written (a hook for callers).
+    """
     dist_info = init_distributed()
     console = console or Console(stderr=True)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.name
@@ -177,7 +182,7 @@ def run_training(
         sampler = PKSampler(pids, **skw)
     loader = DataLoader(
         train_set, batch_size=sampler.batch_size, sampler=sampler, num_workers=cfg.data.workers,
-        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=False,
+        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=cfg.data.workers > 0,
     )  # fmt: skip
     optimizer = torch.optim.Adam(model.parameters(), **A.optimizer_kwargs(cfg))
     scheduler = _step_schedule(optimizer, **A.schedule_kwargs(cfg))
@@ -211,7 +216,9 @@ def run_training(
         trainer.restore(ckpt)
     writer = _MetricsWriter(run_dir, resume) if dist_info.is_main else None
 
-    def on_epoch(log: EpochLog) -> None:
+    def log_epoch(log: EpochLog) -> None:
+        if on_epoch is not None:
+            on_epoch(log)
         if writer is None:
             return
         writer(log)
@@ -223,7 +230,7 @@ def run_training(
             f"tri {log.triplet:.3f})  lr {log.lr:.1e}  {log.images_per_s:.0f} img/s  {scores}"
         )
 
-    trainer.on_epoch = on_epoch
+    trainer.on_epoch = log_epoch
     if dist_info.is_main:
         atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
     with progress:
