@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ccreid.data.records import EvalSet, Sample
+from ccreid.parsing.parser import IMAGE_SUFFIXES
 from ccreid.registry import Registry
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 MISSING_LISTED = 5
 
 

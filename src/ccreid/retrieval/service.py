@@ -8,9 +8,10 @@ import numpy as np
 import torch
 
 from ccreid.data import Sample
-from ccreid.data.base import IMAGE_SUFFIXES, DatasetError
+from ccreid.data.base import DatasetError
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
+from ccreid.parsing.parser import iter_images
 from ccreid.retrieval.index import GalleryIndex, Hit, RetrievalIndexError, fingerprint
 
 
@@ -19,7 +20,7 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+            files += list(iter_images(p))
         elif p.is_file():
             files.append(p)
         else:
