@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ccreid.config import adapter as A
+from ccreid.config import from_yaml_text
 from ccreid.data import ReIDData, ReIDImageDataset, load_dataset
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
@@ -54,7 +55,10 @@ def build_report(
 ) -> tuple[Path, Path]:  # fmt: skip
     """Results table, training curves, ranked lists (first vs last run), attention, CRE."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    first_cfg = load_trained_model(_checkpoint(next(iter(runs.values()))), torch.device("cpu"))[1]
+    configs = {
+        name: from_yaml_text((run / "config.yaml").read_text()) for name, run in runs.items()
+    }
+    first_cfg = next(iter(configs.values()))
     data = data or load_dataset(**A.dataset_kwargs(first_cfg))
     report = Report(title, intro, notes=list(notes or []))
     header = ["variant"] + [f"{s} {m}" for s in SETTINGS for m in ("top-1", "top-5", "mAP")]
@@ -85,7 +89,7 @@ def build_report(
         f"Ranked lists ({setting}): top-10 of {' vs '.join(compared)}; green = same identity",
         ranked_lists([es.query[i] for i in picks], es.gallery, compared, out_dir / "ranked_lists.png"),
     ))  # fmt: skip
-    bsga_runs = [n for n, r in runs.items() if "attention: bsga" in (r / "config.yaml").read_text()]
+    bsga_runs = [n for n, cfg in configs.items() if cfg.model.attention == "bsga"]
     if bsga_runs and data.train[0].mask:
         imgs, masks, maps = _attention(runs[bsga_runs[-1]], data, 4)
         report.figures.append(
