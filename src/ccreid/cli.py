@@ -206,11 +206,13 @@ def parse(
 
     from rich.progress import Progress
 
+    from ccreid.fileio import ensure_writable
     from ccreid.parsing import get_schema
     from ccreid.parsing.parser import SegFormerParser, import_masks, iter_images, parse_tree
 
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
+    ensure_writable(out, create=False)  # before loading a model or reading any image
     if from_schp is not None:
         report = import_masks(from_schp, root, out, schema, to_atr)
     else:
@@ -366,6 +368,10 @@ def search(
 
     from ccreid.retrieval.service import search as run_search
 
+    if plot is not None:
+        from ccreid.fileio import ensure_parent
+
+        ensure_parent(plot)  # before the search, not after it
     samples, hits = run_search(index_dir, queries, top_k, None, mask_root)
     if as_json:
         console.print_json(json.dumps([{"query": s.path, "results": [asdict(h) for h in hs]}
@@ -427,9 +433,15 @@ def main() -> None:
         if isinstance(exc, __import__("click").ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        message = str(exc).strip("'\"")
-        err.print(f"[red]error:[/red] {message}", highlight=False)
+        err.print(f"[red]error:[/red] {_message(exc)}", highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def _message(exc: BaseException) -> str:
+    """The error as the user should read it: OS errors name the file first."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc).strip("'\"")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from ccreid.config import load_config
 from ccreid.data import load_dataset
 from ccreid.data.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
+from ccreid.fileio import ensure_writable
 from ccreid.viz.run_report import build_report
 
 # Table 4 rows: (name, CRE, attention); all use L_id + L_BCTri.
@@ -63,6 +64,7 @@ def run_demo(
     """Generate data (once), train the four variants, evaluate, write the report."""
     console = console or Console()
     out = Path(out)
+    ensure_writable(out)
     b = BUDGETS[budget]
     start = time.perf_counter()
     syn = SyntheticConfig(train_ids=b.train_ids, test_ids=b.test_ids, seed=seed)

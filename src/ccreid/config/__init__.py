@@ -1,6 +1,13 @@
 """Typed experiment configs, YAML loading and the adapter to library keyword arguments."""
 
-from ccreid.config.loading import ConfigError, from_yaml_text, load_config, to_yaml, validate
+from ccreid.config.loading import (
+    ConfigError,
+    from_yaml_text,
+    load_config,
+    to_yaml,
+    validate,
+    validate_sampling,
+)
 from ccreid.config.schema import (
     DataConfig,
     EvalConfig,
@@ -22,4 +29,5 @@ __all__ = [
     "load_config",
     "to_yaml",
     "validate",
+    "validate_sampling",
 ]

@@ -49,7 +49,7 @@ def objective_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
 
 def sampler_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
     return {
-        "num_identities": cfg.data.num_identities,
+        "num_identities": cfg.data.identities_per_batch,
         "num_instances": cfg.data.num_instances,
         "seed": cfg.train.seed,
     }

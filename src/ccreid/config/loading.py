@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -78,6 +79,16 @@ def validate(cfg: ExperimentConfig) -> None:
         problems.append(f"train.precision must be auto, fp32, bf16 or fp16, got {t.precision!r}")
     if d.num_identities < 2 or d.num_instances < 2:
         problems.append("data.num_identities and data.num_instances must be >= 2 for triplets")
+    if d.batch_size is not None and (d.batch_size < 1 or d.batch_size % d.num_instances):
+        problems.append(
+            f"data.batch_size ({d.batch_size}) must be a positive multiple of "
+            f"data.num_instances ({d.num_instances})"
+        )
+    elif d.batch_size is not None and d.batch_size // d.num_instances < 2:
+        problems.append(
+            f"data.batch_size ({d.batch_size}) must hold at least 2 identities of "
+            f"data.num_instances ({d.num_instances}) images"
+        )
     if d.sampler not in ("pk", "clothes"):
         problems.append(f"data.sampler must be 'pk' or 'clothes', got {d.sampler!r}")
     if min(d.height, d.width) < 32:
@@ -91,6 +102,26 @@ def validate(cfg: ExperimentConfig) -> None:
         )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def validate_sampling(cfg: ExperimentConfig, pids: Sequence[int], dataset: str) -> None:
+    """Batch shape against the training split: values no sampler could honour."""
+    counts = Counter(pids)
+    P = cfg.data.identities_per_batch
+    problems = []
+    if len(counts) < P:
+        problems.append(
+            f"a batch of {P} identities (data.num_identities / data.batch_size) needs more "
+            f"identities than the {len(counts)} of {dataset}'s training split"
+        )
+    most = max(counts.values(), default=0)
+    if cfg.data.num_instances > most:
+        problems.append(
+            f"data.num_instances ({cfg.data.num_instances}) is larger than the images of every "
+            f"identity in {dataset}'s training split (at most {most})"
+        )
+    if problems:
+        raise ConfigError("invalid config for this dataset:\n  " + "\n  ".join(problems))
 
 
 def to_yaml(cfg: ExperimentConfig) -> str:

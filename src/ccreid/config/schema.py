@@ -18,12 +18,22 @@ class DataConfig:
     width: int = 128
     num_identities: int = 8  # P
     num_instances: int = 4  # K
+    batch_size: int | None = None  # alternative to P: batch_size / K identities per batch
     sampler: str = "pk"  # pk | clothes
     workers: int = 2
     flip: float = 0.5
     pad: int = 10
     random_erasing: float = 0.5
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific (e.g. single_shot)
+
+    @property
+    def identities_per_batch(self) -> int:
+        """P: given directly, or as ``batch_size`` / K (validated to divide exactly)."""
+        return (
+            self.num_identities
+            if self.batch_size is None
+            else self.batch_size // self.num_instances
+        )
 
 
 @dataclass

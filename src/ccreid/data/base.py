@@ -160,6 +160,23 @@ def _refuse_escaping_links(raw: dict[str, list[RawSample]], root: Path) -> None:
                 raise DatasetError(f"{r.path} is a symlink to {r.path.resolve()}, outside {root}")
 
 
+def _refuse_shared_identities(raw: dict[str, list[RawSample]], name: str) -> None:
+    """Training identities must not appear in a test split: that would leak the answer."""
+    train_ids = {r.pid for r in raw["train"]}
+    for split, items in raw.items():
+        if split == "train":
+            continue
+        shared = sorted(train_ids & {r.pid for r in items})
+        if shared:
+            example = next(r.path for r in items if r.pid == shared[0])
+            train_example = next(r.path for r in raw["train"] if r.pid == shared[0])
+            raise DatasetError(
+                f"{len(shared)} identities of {name} split {split!r} also appear in 'train' "
+                f"(e.g. pid {shared[0]}: {example} and {train_example}); training and test "
+                "identities must be disjoint"
+            )
+
+
 def parse_error(path: Path, expected: str) -> DatasetError:
     return DatasetError(f"cannot parse file name {path}: expected {expected}")
 
@@ -207,6 +224,7 @@ def load_dataset(
     for split, items in raw.items():
         if not items:
             raise DatasetError(f"split {split!r} of {name} under {root} has no images")
+    _refuse_shared_identities(raw, name)
     train_raw = raw["train"]
     pid_codes = _codes(r.pid for r in train_raw)
     clothes_codes = _codes((r.pid, r.clothes) for r in train_raw)

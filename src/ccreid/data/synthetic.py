@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ccreid.fileio import atomic_write_text, ensure_writable
 from ccreid.parsing import ATR
 
 L = {name: i for i, name in enumerate(ATR.labels)}
@@ -441,6 +442,7 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     ``progress`` is called with the number of images written after each identity.
     """
     out = Path(out)
+    ensure_writable(out)
     marker = out / COMPLETE_MARKER
     stamp = {"generator": GENERATOR_VERSION, **asdict(cfg)}
     if marker.exists() and json.loads(marker.read_text()) == stamp:
@@ -473,7 +475,5 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
         for job in jobs:
             n = _render_identity(job)
             progress and progress(n)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stamp))
-    tmp.replace(marker)
+    atomic_write_text(marker, json.dumps(stamp))
     return out

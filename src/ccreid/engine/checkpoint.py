@@ -7,8 +7,6 @@ file in the same folder and are renamed into place, so a crash leaves the previo
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from ccreid.fileio import atomic_write
 
 FORMAT = "ccreid-checkpoint-1"
 
@@ -31,25 +31,6 @@ class Checkpoint:
     meta: dict[str, Any]
     optimizer: dict[str, Any] | None = None
     extra_tensors: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``; the old file survives a crash."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda tmp: tmp.write_text(text))
 
 
 def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -91,7 +72,7 @@ def save_checkpoint(
     for k, v in (extra_tensors or {}).items():
         tensors[f"extra/{k}"] = v.detach().cpu().contiguous()
     metadata = {"ccreid": json.dumps(full_meta)}
-    atomic_write_bytes(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
     return path
 
 

@@ -18,20 +18,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
-from ccreid.config import ExperimentConfig, from_yaml_text, to_yaml
+from ccreid.config import ExperimentConfig, from_yaml_text, to_yaml, validate_sampling
 from ccreid.config import adapter as A
 from ccreid.data import ClothesBalancedSampler, PKSampler, ReIDData, ReIDImageDataset, load_dataset
-from ccreid.engine.checkpoint import (
-    CheckpointError,
-    atomic_write_text,
-    load_checkpoint,
-    load_model_weights,
-)
+from ccreid.engine.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from ccreid.engine.distributed import barrier, init_distributed
 from ccreid.engine.inference import InferenceOptions, evaluate_all
 from ccreid.engine.precision import default_device, resolve_dtype
 from ccreid.engine.trainer import EpochLog, Trainer
 from ccreid.evaluation import RetrievalResult
+from ccreid.fileio import atomic_write_text, ensure_writable
 from ccreid.losses import ReIDObjective
 from ccreid.models import ReIDModel, build_model
 
@@ -49,17 +45,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def ensure_writable(folder: Path) -> None:
-    """Fail before any training when the run folder cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise PermissionError(f"cannot write to output folder {folder}: {exc.strerror}") from None
 
 
 def make_progress(console: Console | None) -> Progress:
@@ -161,6 +146,7 @@ def run_training(
         ensure_writable(run_dir)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
+    validate_sampling(cfg, [s.pid for s in data.train], data.name)
     device = (
         torch.device("cuda", dist_info.local_rank)
         if torch.cuda.is_available()

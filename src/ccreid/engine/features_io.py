@@ -12,9 +12,9 @@ import torch
 from ccreid.config import adapter as A
 from ccreid.config import load_config
 from ccreid.data import Sample, load_dataset
-from ccreid.engine.checkpoint import atomic_write_bytes, atomic_write_text
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
+from ccreid.fileio import atomic_write, atomic_write_text, ensure_parent
 
 
 def select_split(data, split: str) -> list[Sample]:
@@ -35,13 +35,11 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def write_features(out: Path, features: torch.Tensor, samples: list[Sample]) -> Path:
     """Atomically write features and ``<out>.csv`` (path, pid, camid, clothes per row)."""
     if out.suffix == ".npy":
-        atomic_write_bytes(out, lambda tmp: _save_npy(tmp, features.numpy()))
+        atomic_write(out, lambda tmp: _save_npy(tmp, features.numpy()))
     elif out.suffix == ".safetensors":
         from safetensors.torch import save_file
 
-        atomic_write_bytes(
-            out, lambda tmp: save_file({"features": features.contiguous()}, str(tmp))
-        )
+        atomic_write(out, lambda tmp: save_file({"features": features.contiguous()}, str(tmp)))
     else:
         raise ValueError(f"output {out} must end in .safetensors or .npy")
     buf = io.StringIO()
@@ -56,6 +54,7 @@ def extract_split(
     checkpoint: Path, out: Path, config: Path | None, split: str, overrides: list[str]
 ) -> tuple[Path, int]:
     """Embed one split of the dataset named by ``config`` (default: the checkpoint's own)."""
+    ensure_parent(out)
     model, ckpt_cfg = load_trained_model(checkpoint, torch.device("cpu"))
     cfg = load_config(config, overrides) if config is not None else ckpt_cfg
     data = load_dataset(**A.dataset_kwargs(cfg))

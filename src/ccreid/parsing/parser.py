@@ -7,8 +7,6 @@ image is read, because a silent index mix-up (ATR vs LIP) would erase the wrong 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from ccreid.fileio import atomic_write, ensure_writable
 from ccreid.parsing.schemas import ATR, LIP, ParsingSchema, get_schema, normalise_label_name
 
 DEFAULT_MODEL = "mattmdjaga/segformer_b2_clothes"
@@ -52,15 +51,8 @@ def check_labels(id2label: dict, schema: ParsingSchema, source: str) -> None:
 
 def atomic_save_png(array: np.ndarray, path: Path) -> None:
     """Write a label PNG through a temp file + rename: a kill never leaves a truncated mask."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(array.astype(np.uint8)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    image = Image.fromarray(array.astype(np.uint8))
+    atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), suffix=TEMP_SUFFIX, fsync=False)
 
 
 def valid_mask(path: Path, size: tuple[int, int], schema: ParsingSchema) -> bool:
@@ -149,6 +141,7 @@ def parse_tree(
 
     Valid masks already there are kept (resume); corrupt images are listed, not fatal.
     """
+    ensure_writable(out)
     report = ParseReport()
     remove_partial_files(out)
     pending: list[tuple[Path, np.ndarray]] = []
@@ -195,6 +188,9 @@ def import_masks(
 ) -> ParseReport:
     """Copy label PNGs of another parser (SCHP: ATR or LIP) into the mirrored tree,
     checking each against its image's size and the schema; LIP can be converted to ATR."""
+    if not Path(src).is_dir():
+        raise FileNotFoundError(f"mask folder {src} to import does not exist")
+    ensure_writable(out)
     sch = get_schema(schema)
     table = lip_to_atr_table() if to_atr else None
     report = ParseReport()

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from ccreid.config import adapter as A
-from ccreid.engine.checkpoint import atomic_write_bytes
 from ccreid.engine.experiment import load_trained_model
+from ccreid.fileio import atomic_write, ensure_parent
 
 MAX_ABS_DIFF = 1e-3
 
@@ -48,6 +48,7 @@ def export_onnx(
     import onnxruntime as ort
 
     out = Path(out)
+    ensure_parent(out)
     model, cfg = load_trained_model(checkpoint, torch.device("cpu"))
     model = model.float().to(memory_format=torch.contiguous_format)
     aug = A.augment_config(cfg)
@@ -69,7 +70,7 @@ def export_onnx(
         "ccreid.output": "BN feature f_b; L2-normalise and compare by cosine similarity",
     }  # fmt: skip
     onnx.helper.set_model_props(proto, meta)
-    atomic_write_bytes(out, lambda tmp: onnx.save(proto, str(tmp)))
+    atomic_write(out, lambda tmp: onnx.save(proto, str(tmp)))
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     names = tuple(i.name for i in session.get_inputs())
     check_image = torch.randn(

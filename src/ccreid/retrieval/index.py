@@ -18,7 +18,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from ccreid.engine.checkpoint import atomic_write_bytes, atomic_write_text
+from ccreid.fileio import atomic_write, atomic_write_text, ensure_writable
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
 
@@ -106,10 +106,8 @@ class GalleryIndex:
         ]
 
     def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(
-            folder / "index.faiss", lambda tmp: faiss.write_index(self.index, str(tmp))
-        )
+        ensure_writable(folder)
+        atomic_write(folder / "index.faiss", lambda tmp: faiss.write_index(self.index, str(tmp)))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=["path", "pid", "camid", "clothes"])
         writer.writeheader()

@@ -11,6 +11,7 @@ from ccreid.data import Sample
 from ccreid.data.base import DatasetError
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
+from ccreid.fileio import ensure_writable
 from ccreid.parsing.parser import iter_images
 from ccreid.retrieval.index import GalleryIndex, Hit, RetrievalIndexError, fingerprint
 
@@ -54,6 +55,7 @@ def _rows(samples: list[Sample]) -> list[dict]:
 
 def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | None = None,
                 kind: str = "flat") -> GalleryIndex:  # fmt: skip
+    ensure_writable(out)
     samples = image_samples([gallery], mask_root, gallery)
     feats = embed(checkpoint, samples)
     info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint)}

@@ -13,6 +13,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ccreid.data import Sample  # noqa: E402
+from ccreid.fileio import atomic_write  # noqa: E402
 from ccreid.parsing import ATR, body_mask, erase_clothes, get_schema, to_parts  # noqa: E402
 
 PART_COLOURS = np.array(
@@ -30,11 +31,10 @@ PART_COLOURS = np.array(
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -7,7 +7,7 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ccreid.engine.checkpoint import atomic_write_text
+from ccreid.fileio import atomic_write_text
 
 
 @dataclass

@@ -14,6 +14,7 @@ from ccreid.data import ReIDData, ReIDImageDataset, load_dataset
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.evaluation import pairwise_distance
+from ccreid.fileio import ensure_writable
 from ccreid.viz.plots import attention_maps, cre_examples, ranked_lists, training_curves
 from ccreid.viz.report import Report
 
@@ -54,7 +55,10 @@ def build_report(
     intro: str = "", notes: list[str] | None = None, num_queries: int = 4,
 ) -> tuple[Path, Path]:  # fmt: skip
     """Results table, training curves, ranked lists (first vs last run), attention, CRE."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for run in runs.values():
+        if not (run / "config.yaml").is_file():
+            raise FileNotFoundError(f"{run} is not a run folder of `ccreid train` (no config.yaml)")
+    ensure_writable(out_dir)
     configs = {
         name: from_yaml_text((run / "config.yaml").read_text()) for name, run in runs.items()
     }
