@@ -1,8 +1,9 @@
 """End-to-end training throughput against the bare model step, and memory across epochs.
 
-(a) forward + backward + Adam step on tensors already in memory; (b) `run_training` on the
-synthetic set with the same model, batch (P x K = 8 x 4, doubled by CRE) and precision.
-Prints (b)/(a), and the resident memory after each of 3 epochs (it should stay flat).
+(a) forward + backward + Adam step on tensors already in memory, with the trainer's
+memory release after each step (and, for comparison, without it); (b) `run_training` on
+the synthetic set with the same model, batch (P x K = 8 x 4, doubled by CRE) and
+precision. Prints (b)/(a), and the resident memory after each of 3 epochs (flat).
 
 Run: python benchmarks/bench_train.py [--backbone resnet18 --height 128 --width 64 --steps 12]
 """
@@ -19,18 +20,14 @@ from _common import peak_rss_mib, record, timed
 from ccreid.config import load_config
 from ccreid.data.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
+from ccreid.engine.memory import release_freed_memory, resident_mib
+from ccreid.engine.precision import autocast, resolve_dtype
 from ccreid.losses import ReIDObjective
 from ccreid.models import build_model
 
 
-def current_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def bare_step(args, num_classes: int) -> float:
+def bare_step(args, num_classes: int, release: bool) -> tuple[float, list[int]]:
+    """Images/s of the bare step, and the resident MiB after each timed step."""
     torch.manual_seed(0)
     model = build_model(num_classes, backbone=args.backbone, attention="bsga").to(
         memory_format=torch.channels_last
@@ -43,16 +40,23 @@ def bare_step(args, num_classes: int) -> float:
     clothes = torch.arange(n) % 3
     objective, opt = ReIDObjective(), torch.optim.Adam(model.parameters(), lr=3e-4)
 
+    dtype = resolve_dtype("auto", torch.device("cpu"))  # what train.precision=auto picks
+
     def step() -> None:
-        out = model(x, mask)
+        with autocast(torch.device("cpu"), dtype):
+            out = model(x, mask)
         loss = objective(out.logits, out.features, pids, clothes).total
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if release:
+            release_freed_memory()
+        rss.append(round(resident_mib()))
 
+    rss: list[int] = []
     step()
     seconds, _ = timed(lambda: [step() for _ in range(args.steps)], repeat=2)
-    return n * args.steps / seconds
+    return n * args.steps / seconds, rss[1:]
 
 
 def main() -> None:
@@ -74,14 +78,24 @@ def main() -> None:
             f"train.max_steps_per_epoch={args.steps}", "train.precision=auto", f"output_dir={tmp}/runs",
         ])  # fmt: skip
         rss: list[float] = []
-        result = run_training(cfg, on_epoch=lambda log: rss.append(round(current_rss_mib())))
-    bare = bare_step(args, 40)
+        result = run_training(cfg, on_epoch=lambda log: rss.append(round(resident_mib())))
+    peak_training = peak_rss_mib()
+    bare, bare_rss = bare_step(args, 40, release=True)
+    kept, kept_rss = bare_step(args, 40, release=False)
     e2e = sorted(log.images_per_s for log in result.logs)[1]  # median of the 3 epochs
     record(f"train_{args.backbone}_{args.height}x{args.width}", {
-        "bare_step_img_s": round(bare, 1), "end_to_end_img_s": round(e2e, 1),
-        "end_to_end_over_bare": round(e2e / bare, 2), "rss_mib_after_epochs_1_2_3": rss,
-        "peak_rss_mib": round(peak_rss_mib()), "data_workers": args.workers,
+        "precision": resolve_dtype_name(), "bare_step_img_s": round(bare, 1),
+        "end_to_end_img_s": round(e2e, 1), "end_to_end_over_bare": round(e2e / bare, 2),
+        "rss_mib_after_epochs_1_2_3": rss, "peak_rss_mib_training": round(peak_training),
+        "bare_step_without_release_img_s": round(kept, 1),
+        "bare_rss_mib_per_step_with_release": bare_rss,
+        "bare_rss_mib_per_step_without_release": kept_rss, "data_workers": args.workers,
     })  # fmt: skip
+
+
+def resolve_dtype_name() -> str:
+    dtype = resolve_dtype("auto", torch.device("cpu"))
+    return "fp32" if dtype is None else str(dtype).removeprefix("torch.")
 
 
 if __name__ == "__main__":
