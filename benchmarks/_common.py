@@ -24,13 +24,33 @@ def timed(fn: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
     return best, out
 
 
+def bracketed_ratios(end_to_end: list[float], bare: list[float]) -> list[float]:
+    """``end_to_end[i] / mean(bare[i], bare[i + 1])``: each end-to-end block against the bare
+    blocks measured just before and just after it, so slow drift of the machine cancels."""
+    if len(bare) != len(end_to_end) + 1:
+        raise ValueError("need one bare block before and after every end-to-end block")
+    return [e / ((bare[i] + bare[i + 1]) / 2) for i, e in enumerate(end_to_end)]
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores"
+    """CPU model, core count and vector extensions (bf16 speed depends on them)."""
+    model, flags = platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model}, {os.cpu_count()} CPU cores, {'/'.join(simd) or 'no AVX2'}"
 
 
 def record(name: str, values: dict[str, Any]) -> None:

@@ -1,5 +1,9 @@
 """Samples/s of dataset + paired transforms + CRE alone (no model), per worker count.
 
+Also: JPEG decoding by `torchvision.io.decode_image` against PIL, where the time of one
+training sample goes (decode, mask, geometric transforms, CRE, normalisation), and the
+in-memory cache (`data.cache=true`) against reading files, with 2 workers.
+
 Run: python benchmarks/bench_data.py [--samples 640]
 """
 
@@ -7,32 +11,97 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import torch
 from _common import record, timed
+from PIL import Image
 from torch.utils.data import DataLoader
 
-from ccreid.data import AugmentConfig, ReIDImageDataset, load_dataset
+from ccreid.data import AugmentConfig, ReIDImageDataset, Sample, load_dataset
+from ccreid.data.dataset import read_image, read_parts
 from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.data.transforms import apply_geometric
+from ccreid.parsing import body_mask, erase_clothes, get_schema
+
+
+def per_sample_ms(samples: list[Sample], fn: Callable[[Sample], object]) -> float:
+    fn(samples[0])
+    start = time.perf_counter()
+    for s in samples:
+        fn(s)
+    return (time.perf_counter() - start) / len(samples) * 1e3
+
+
+def pil_decode(s: Sample) -> torch.Tensor:
+    with Image.open(s.path) as im:
+        return torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
+
+
+def stage_shares(samples: list[Sample], h: int, w: int) -> dict[str, float]:
+    """Share of one training sample's time per stage (one process, one thread)."""
+    ds = ReIDImageDataset(
+        samples, AugmentConfig(height=h, width=w), train=True, cre=True, masks=True
+    )
+    schema = get_schema("atr")
+
+    def geometric(s: Sample):
+        image = read_image(s.path)
+        return apply_geometric(
+            ds.geometric, image, read_parts(s.mask, schema, tuple(image.shape[-2:]))
+        )
+
+    native = tuple(read_image(samples[0].path).shape[-2:])  # files share one size here
+    image, parts = geometric(samples[0])
+    ms = {
+        "decode": per_sample_ms(samples, lambda s: read_image(s.path)),
+        "mask": per_sample_ms(samples, lambda s: read_parts(s.mask, schema, native)),
+        "geometric": per_sample_ms(samples, lambda s: apply_geometric(ds.geometric, image, parts)),
+        "cre": per_sample_ms(samples, lambda s: erase_clothes(image, parts[0])),
+        "normalise": per_sample_ms(samples, lambda s: (ds.to_input(image), ds.to_input(image))),
+        "body_mask": per_sample_ms(samples, lambda s: body_mask(parts).float()),
+    }
+    total = sum(ms.values())
+    return {f"share_{k}": round(v / total, 3) for k, v in ms.items()}
+
+
+def loader_rate(ds: ReIDImageDataset, workers: int, epochs: int = 1) -> float:
+    """Samples/s of the last of ``epochs`` passes (persistent workers keep their cache)."""
+    loader = DataLoader(ds, batch_size=32, num_workers=workers, persistent_workers=workers > 0)
+    seconds = 0.0
+    for _ in range(epochs):
+        seconds, _ = timed(lambda: sum(len(b.pid) for b in loader))
+    return len(ds) / seconds
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=640)
     args = ap.parse_args()
+    torch.set_num_threads(1)  # what a data worker gets
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = generate(Path(tmp), SyntheticConfig(train_ids=40, test_ids=4, seed=2), workers=2)
         data = load_dataset("vcclothes", root, mask_root=root / "masks")
         samples = data.train[: args.samples]
+        out["decode_torchvision_ms"] = round(
+            per_sample_ms(samples, lambda s: read_image(s.path)), 3
+        )
+        out["decode_pil_ms"] = round(per_sample_ms(samples, pil_decode), 3)
+        out["decode_pil_over_torchvision"] = round(
+            out["decode_pil_ms"] / out["decode_torchvision_ms"], 2
+        )
+        out.update(stage_shares(samples[:200], 256, 128))
         for h, w in ((128, 64), (256, 128)):
-            ds = ReIDImageDataset(
-                samples, AugmentConfig(height=h, width=w), train=True, cre=True, masks=True
-            )
+            aug = AugmentConfig(height=h, width=w)
+            ds = ReIDImageDataset(samples, aug, train=True, cre=True, masks=True)
             for workers in (0, 1, 2):
-                loader = DataLoader(ds, batch_size=32, num_workers=workers)
-                seconds, _ = timed(lambda loader=loader: sum(len(b.pid) for b in loader))
-                out[f"{h}x{w}_workers{workers}_samples_s"] = round(len(samples) / seconds, 1)
+                out[f"{h}x{w}_workers{workers}_samples_s"] = round(loader_rate(ds, workers), 1)
+            cached = ReIDImageDataset(samples, aug, train=True, cre=True, masks=True, cache=True)
+            out[f"{h}x{w}_workers2_cached_samples_s"] = round(loader_rate(cached, 2, epochs=2), 1)
     record("data", out)
 
 

@@ -1,9 +1,15 @@
 """End-to-end training throughput against the bare model step, and memory across epochs.
 
-(a) forward + backward + Adam step on tensors already in memory, with the trainer's
-memory release after each step (and, for comparison, without it); (b) `run_training` on
-the synthetic set with the same model, batch (P x K = 8 x 4, doubled by CRE) and
-precision. Prints (b)/(a), and the resident memory after each of 3 epochs (flat).
+(a) forward + backward + Adam step on tensors already in memory, with the trainer's memory
+release after each step; (b) `run_training` on the synthetic set with the same model, batch
+(P x K = 8 x 4, doubled by CRE) and precision, 3 epochs.
+
+This machine's speed drifts by +-20% over seconds, so (a) is measured in blocks before
+training and after every epoch, in a separate process (its memory does not mix with the
+trainer's), and each epoch is compared with the blocks just before and after it; the
+reported (b)/(a) is the median of those bracketed ratios. The resident memory of the
+training process after each epoch shows whether it grows. A last block of (a) runs
+without the memory release, for comparison.
 
 Run: python benchmarks/bench_train.py [--backbone resnet18 --height 128 --width 64 --steps 12]
 """
@@ -11,39 +17,43 @@ Run: python benchmarks/bench_train.py [--backbone resnet18 --height 128 --width 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import statistics
 import tempfile
 from pathlib import Path
 
 import torch
-from _common import peak_rss_mib, record, timed
+from _common import bracketed_ratios, peak_rss_mib, record, timed
 
 from ccreid.config import load_config
 from ccreid.data.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
 from ccreid.engine.memory import release_freed_memory, resident_mib
-from ccreid.engine.precision import autocast, resolve_dtype
+from ccreid.engine.precision import autocast, default_device, resolve_dtype
 from ccreid.losses import ReIDObjective
 from ccreid.models import build_model
 
+NUM_CLASSES = 40
 
-def bare_step(args, num_classes: int, release: bool) -> tuple[float, list[int]]:
-    """Images/s of the bare step, and the resident MiB after each timed step."""
+
+def bare_step_server(args: argparse.Namespace, conn) -> None:
+    """Child process: build the model once, then run a block of steps per request
+    (``True``/``False`` = with/without memory release) and send (images/s, RSS per step)."""
+    device = default_device()
     torch.manual_seed(0)
-    model = build_model(num_classes, backbone=args.backbone, attention="bsga").to(
-        memory_format=torch.channels_last
-    )
-    model.train()
+    model = build_model(NUM_CLASSES, backbone=args.backbone, attention="bsga")
+    model = model.to(device, memory_format=torch.channels_last).train()
     n = 64  # 32 originals + 32 erased copies
-    x = torch.randn(n, 3, args.height, args.width).contiguous(memory_format=torch.channels_last)
-    mask = torch.ones(n, 1, args.height, args.width)
-    pids = torch.arange(8).repeat_interleave(4).repeat(2)
-    clothes = torch.arange(n) % 3
+    x = torch.randn(n, 3, args.height, args.width, device=device)
+    x = x.contiguous(memory_format=torch.channels_last)
+    mask = torch.ones(n, 1, args.height, args.width, device=device)
+    pids = torch.arange(8, device=device).repeat_interleave(4).repeat(2)
+    clothes = torch.arange(n, device=device) % 3
     objective, opt = ReIDObjective(), torch.optim.Adam(model.parameters(), lr=3e-4)
+    dtype = resolve_dtype("auto", device)  # what train.precision=auto picks
 
-    dtype = resolve_dtype("auto", torch.device("cpu"))  # what train.precision=auto picks
-
-    def step() -> None:
-        with autocast(torch.device("cpu"), dtype):
+    def step(release: bool) -> None:
+        with autocast(device, dtype):
             out = model(x, mask)
         loss = objective(out.logits, out.features, pids, clothes).total
         opt.zero_grad()
@@ -51,12 +61,38 @@ def bare_step(args, num_classes: int, release: bool) -> tuple[float, list[int]]:
         opt.step()
         if release:
             release_freed_memory()
-        rss.append(round(resident_mib()))
 
-    rss: list[int] = []
-    step()
-    seconds, _ = timed(lambda: [step() for _ in range(args.steps)], repeat=2)
-    return n * args.steps / seconds, rss[1:]
+    step(True)  # warm-up
+    while (release := conn.recv()) is not None:
+        rss: list[int] = []
+
+        def block(release: bool = release, rss: list[int] = rss) -> None:
+            for _ in range(args.steps):
+                step(release)
+                rss.append(round(resident_mib()))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+        seconds, _ = timed(block)
+        conn.send((n * args.steps / seconds, rss))
+
+
+class BareSteps:
+    """Handle on the child process that times bare steps on request."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        ctx = mp.get_context("spawn")  # no fork of a process whose OpenMP pool is running
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=bare_step_server, args=(args, child), daemon=True)
+        self.proc.start()
+
+    def run(self, release: bool = True) -> tuple[float, list[int]]:
+        self.conn.send(release)
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(None)
+        self.proc.join()
 
 
 def main() -> None:
@@ -64,9 +100,18 @@ def main() -> None:
     ap.add_argument("--backbone", default="resnet18")
     ap.add_argument("--height", type=int, default=128)
     ap.add_argument("--width", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=12, help="steps per epoch and per bare block")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
+    device = default_device()
+    bare = BareSteps(args)
+    bare_rates = [bare.run()[0]]
+    rss: list[int] = []
+
+    def after_epoch(log) -> None:
+        rss.append(round(resident_mib()))  # the trainer's process, before anything else runs
+        bare_rates.append(bare.run()[0])
+
     with tempfile.TemporaryDirectory() as tmp:
         root = generate(
             Path(tmp) / "data", SyntheticConfig(train_ids=40, test_ids=8, seed=1), workers=2
@@ -77,25 +122,29 @@ def main() -> None:
             "model.pretrained=false", "train.epochs=3", "train.eval_every=100",
             f"train.max_steps_per_epoch={args.steps}", "train.precision=auto", f"output_dir={tmp}/runs",
         ])  # fmt: skip
-        rss: list[float] = []
-        result = run_training(cfg, on_epoch=lambda log: rss.append(round(resident_mib())))
-    peak_training = peak_rss_mib()
-    bare, bare_rss = bare_step(args, 40, release=True)
-    kept, kept_rss = bare_step(args, 40, release=False)
-    e2e = sorted(log.images_per_s for log in result.logs)[1]  # median of the 3 epochs
-    record(f"train_{args.backbone}_{args.height}x{args.width}", {
-        "precision": resolve_dtype_name(), "bare_step_img_s": round(bare, 1),
-        "end_to_end_img_s": round(e2e, 1), "end_to_end_over_bare": round(e2e / bare, 2),
-        "rss_mib_after_epochs_1_2_3": rss, "peak_rss_mib_training": round(peak_training),
+        result = run_training(cfg, on_epoch=after_epoch)
+    kept, kept_rss = bare.run(release=False)
+    _, released_rss = bare.run(release=True)
+    bare.close()
+    epochs = [log.images_per_s for log in result.logs]
+    ratios = bracketed_ratios(epochs, bare_rates)
+    dtype = resolve_dtype("auto", device)
+    suffix = "_cuda" if device.type == "cuda" else ""
+    record(f"train_{args.backbone}_{args.height}x{args.width}{suffix}", {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+        "precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
+        "steps_per_epoch": args.steps, "data_workers": args.workers,
+        "bare_step_img_s": round(statistics.median(bare_rates), 1),
+        "bare_blocks_img_s": [round(r, 2) for r in bare_rates],
+        "end_to_end_img_s": round(statistics.median(epochs), 1),
+        "end_to_end_epochs_img_s": [round(r, 2) for r in epochs],
+        "end_to_end_over_bare_per_epoch": [round(r, 3) for r in ratios],
+        "end_to_end_over_bare": round(statistics.median(ratios), 2),
+        "rss_mib_after_epochs_1_2_3": rss, "peak_rss_mib_training": round(peak_rss_mib()),
         "bare_step_without_release_img_s": round(kept, 1),
-        "bare_rss_mib_per_step_with_release": bare_rss,
-        "bare_rss_mib_per_step_without_release": kept_rss, "data_workers": args.workers,
+        "bare_rss_mib_per_step_without_release": kept_rss,
+        "bare_rss_mib_per_step_with_release": released_rss,
     })  # fmt: skip
-
-
-def resolve_dtype_name() -> str:
-    dtype = resolve_dtype("auto", torch.device("cpu"))
-    return "fp32" if dtype is None else str(dtype).removeprefix("torch.")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in this folder, one after another; results.json is merged."""
+"""`make bench`: every benchmark in this folder, one after another; results.json is merged
+and the README's Performance section is regenerated from it (readme_tables.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 BENCHES = [
     ["bench_eval.py"],
+    ["bench_eval_pipeline.py"],
     ["bench_synthetic.py"],
     ["bench_data.py"],
     ["bench_train.py"],
@@ -48,6 +50,7 @@ def main() -> int:
             subprocess.run([sys.executable, str(HERE / bench[0]), *bench[1:]], cwd=HERE).returncode
             != 0
         )
+    subprocess.run([sys.executable, str(HERE / "readme_tables.py")], cwd=HERE, check=True)
     return int(failed > 0)
 
 

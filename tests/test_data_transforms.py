@@ -60,3 +60,19 @@ def test_grey_and_rgba_images_are_converted(tmp_path: Path) -> None:
     ds = ReIDImageDataset([Sample(str(tmp_path / n), 0, 0, 0) for n in ("grey.png", "rgba.png")],
                           AugmentConfig(height=32, width=16))  # fmt: skip
     assert ds[0].image.shape == ds[1].image.shape == (3, 32, 16)
+
+
+def test_cache_serves_decoded_files_after_the_first_read(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 20, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(rng.integers(0, 18, (40, 20), dtype=np.uint8)).save(tmp_path / "m.png")
+    sample = Sample(str(tmp_path / "a.png"), 0, 0, 0, str(tmp_path / "m.png"))
+    cfg = AugmentConfig(height=40, width=20)
+    plain = ReIDImageDataset([sample], cfg, cre=True, masks=True)[0]
+    cached = ReIDImageDataset([sample], cfg, cre=True, masks=True, cache=True)
+    cached[0]
+    (tmp_path / "a.png").unlink()
+    (tmp_path / "m.png").unlink()
+    again = cached[0]  # the files are gone: only the cache can answer
+    for got, want in zip(again[:3], plain[:3], strict=True):
+        assert torch.equal(got, want)

@@ -73,7 +73,9 @@ def synth(
 
     from ccreid.data.synthetic import SyntheticConfig, generate
 
-    cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed)
+    # test outfits are shared in pairs: a larger set of test ids needs a larger outfit pool
+    pool = max(SyntheticConfig.outfit_pool, (3 * test_ids + 1) // 2)
+    cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed, outfit_pool=pool)
     total = (ids + test_ids) * cfg.images_per_camera * 4
     with Progress(console=console) as progress:
         task = progress.add_task("drawing", total=total)
@@ -114,11 +116,22 @@ def eval_cmd(
 
     Example: ccreid eval configs/prcc/full.yaml --checkpoint runs/prcc-full/checkpoints/best.safetensors
     """
+    from rich.progress import Progress
+
     from ccreid.config import load_config
     from ccreid.engine import results_table, run_evaluation
 
     cfg = load_config(config, overrides or [])
-    results = run_evaluation(cfg, checkpoint, flip=flip, rerank=rerank)
+    timings: dict[str, float] = {}
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("embedding", total=None)
+        results = run_evaluation(cfg, checkpoint, flip=flip, rerank=rerank, timings=timings,
+                                 progress=lambda n: progress.advance(task, n))  # fmt: skip
+    err.print(
+        f"embedded {timings['images']} images in {timings['extract_s']:.1f} s "
+        f"({timings['images'] / max(timings['extract_s'], 1e-9):.1f} images/s); "
+        f"metrics {timings['metrics_s']:.1f} s"
+    )
     if as_json:
         console.print_json(json.dumps({k: r.summary() for k, r in results.items()}))
     else:

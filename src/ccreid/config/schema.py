@@ -21,6 +21,7 @@ class DataConfig:
     batch_size: int | None = None  # alternative to P: batch_size / K identities per batch
     sampler: str = "pk"  # pk | clothes
     workers: int = 2
+    cache: bool = False  # keep decoded images + parsing maps in memory (per worker)
     flip: float = 0.5
     pad: int = 10
     random_erasing: float = 0.5

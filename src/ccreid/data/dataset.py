@@ -63,7 +63,12 @@ def read_parts(path: str | Path, schema: ParsingSchema, size: tuple[int, int]) -
 
 
 class ReIDImageDataset(Dataset[ReIDItem]):
-    """Samples -> :class:`ReIDItem`. ``cre`` adds the erased copy, ``masks`` the body mask."""
+    """Samples -> :class:`ReIDItem`. ``cre`` adds the erased copy, ``masks`` the body mask.
+
+    ``cache`` keeps each decoded image and parsing map in memory after its first read
+    (per data worker, so it lasts across epochs with persistent workers): for datasets
+    small enough to hold decoded, it removes decoding and mask lookups from later epochs.
+    """
 
     def __init__(
         self,
@@ -73,6 +78,7 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         cre: bool = False,
         masks: bool = False,
         schema: str = "atr",
+        cache: bool = False,
     ) -> None:
         if (cre or masks) and any(s.mask is None for s in samples):
             raise ValueError(
@@ -83,17 +89,29 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         self.schema = get_schema(schema)
         self.geometric = geometric_transform(augment, train)
         self.to_input = image_transform(augment, train)
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] | None = (
+            {} if cache else None
+        )
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> ReIDItem:
+    def _decoded(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """uint8 image (3, H, W) and 7-part map (1, H, W) or None, from cache or files."""
+        if self.cache is not None and index in self.cache:
+            return self.cache[index]
         s = self.samples[index]
         image = read_image(s.path)
         parts = None
         if self.cre or self.masks:
             parts = read_parts(s.mask, self.schema, tuple(image.shape[-2:]))
-        image, parts = apply_geometric(self.geometric, image, parts)
+        if self.cache is not None:
+            self.cache[index] = (image, parts)
+        return image, parts
+
+    def __getitem__(self, index: int) -> ReIDItem:
+        s = self.samples[index]
+        image, parts = apply_geometric(self.geometric, *self._decoded(index))
         erased = self.to_input(erase_clothes(image, parts[0])) if self.cre else _EMPTY
         mask = body_mask(parts).float() if self.masks else _EMPTY
         return ReIDItem(self.to_input(image), erased, mask, s.pid, s.camid, s.clothes, index)

@@ -449,6 +449,11 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
         return out
     if cfg.train_ids < 1 or cfg.test_ids < 1 or cfg.images_per_camera <= cfg.queries_per_camera:
         raise ValueError(f"invalid synthetic config {cfg}")
+    if cfg.outfit_pool < max(3, (3 * cfg.test_ids + 1) // 2):  # test outfits go in pairs
+        raise ValueError(
+            f"outfit_pool={cfg.outfit_pool} is too small for {cfg.test_ids} test identities: "
+            f"use at least {max(3, (3 * cfg.test_ids + 1) // 2)}"
+        )
     rng = np.random.default_rng([cfg.seed, 50_000])
     pool = list(range(cfg.outfit_pool))
     train_outfits = _assign_outfits(cfg.train_ids, pool, rng, shared=False)

@@ -159,7 +159,8 @@ def run_training(
         model = model.to(memory_format=torch.channels_last)
     masks = A.needs_masks(cfg)
     train_set = ReIDImageDataset(data.train, A.augment_config(cfg), train=True, cre=cfg.train.cre,
-                                 masks=masks and model.needs_mask, schema=cfg.data.schema)  # fmt: skip
+                                 masks=masks and model.needs_mask, schema=cfg.data.schema,
+                                 cache=cfg.data.cache)  # fmt: skip
     pids = [s.pid for s in data.train]
     skw = {**A.sampler_kwargs(cfg), "rank": dist_info.rank, "world_size": dist_info.world_size}
     if cfg.data.sampler == "clothes":
@@ -252,9 +253,14 @@ def load_trained_model(
 
 def run_evaluation(
     cfg: ExperimentConfig, checkpoint: str | Path, flip: bool = False, rerank: bool = False,
-    data: ReIDData | None = None,
+    data: ReIDData | None = None, progress: Callable[[int], None] | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, RetrievalResult]:  # fmt: skip
-    """Evaluate a checkpoint on every eval set of the config's dataset."""
+    """Evaluate a checkpoint on every eval set of the config's dataset.
+
+    ``progress`` is called with the number of images embedded; ``timings`` receives the
+    extraction and metric seconds (see :func:`evaluate_all`).
+    """
     dist_info = init_distributed()
     device = (
         torch.device("cuda", dist_info.local_rank)
@@ -265,6 +271,5 @@ def run_evaluation(
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
-    return evaluate_all(
-        model, data.eval_sets, inference_options(cfg, device, flip), dist_info, rerank=rerank
-    )
+    return evaluate_all(model, data.eval_sets, inference_options(cfg, device, flip), dist_info,
+                        rerank=rerank, progress=progress, timings=timings)  # fmt: skip

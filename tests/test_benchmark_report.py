@@ -1,0 +1,50 @@
+"""`make bench` regenerates the README's Performance section from benchmarks/results.json."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import readme_tables  # noqa: E402
+
+RESULTS = {
+    "synthetic": {"machine": "CPU X, 2 CPU cores", "date": "2026-01-02", "size": "128x64",
+                  "workers1_img_s": 111.1, "workers2_img_s": 222.2},
+    "parser": {"machine": "CPU X, 2 CPU cores", "date": "2026-01-03", "setup": "tiny",
+               "fp32_img_s": 3.3, "bf16_img_s": 0.3, "bf16_speedup": 0.09},
+}  # fmt: skip
+
+
+def test_section_between_markers_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# top\n{readme_tables.START}\nold 999\n{readme_tables.END}\n## after\n")
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    readme_tables.update_readme(readme, results)
+    text = readme.read_text()
+    assert text.startswith("# top\n") and text.endswith("## after\n")
+    assert "old 999" not in text
+    assert "111.1 images/s" in text and "222.2 with two" in text and "3.3 images/s" in text
+    assert "CPU X, 2 CPU cores (2026-01-02 to 2026-01-03)" in text
+
+
+def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    with pytest.raises(SystemExit, match="lacks the markers"):
+        readme_tables.update_readme(readme, results)
+    assert readme.read_text() == "# no markers\n"
+
+
+def test_every_stored_result_has_a_renderer_and_none_is_dropped() -> None:
+    stored = json.loads((Path(readme_tables.HERE) / "results.json").read_text())
+    assert [k for k in stored if not readme_tables.covered(k)] == []
+    readme_tables.render(stored)
+    with pytest.raises(SystemExit, match="without a README renderer: \\['bench_new'\\]"):
+        readme_tables.render({**stored, "bench_new": {"machine": "m", "date": "d"}})
