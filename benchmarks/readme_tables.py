@@ -56,25 +56,30 @@ def eval_pipeline_section(results: dict[str, Result]) -> str:
     rows = []
     for key, r in results.items():
         setup = key.removeprefix("eval_pipeline_").replace("_", ", ")
-        rows.append([setup, r["problem"], r["bare_inference_img_s"], r["extraction_img_s"],
-                     r["extraction_over_bare"], r["extract_s"], r["metrics_s"],
-                     f"{100 * r['metrics_share_of_total']:.1f}%", r["data_workers"]])  # fmt: skip
+        rows.append([setup, r["problem"], r.get("precision", "fp32"), r["extraction_img_s"],
+                     r["extract_s"], r["metrics_s"], f"{100 * r['metrics_share_of_total']:.1f}%",
+                     r["bare_inference_img_s"], r["extraction_over_bare"],
+                     " / ".join(f"{x:.2f}" for x in r["extraction_over_bare_per_block"])])  # fmt: skip
     return (
-        "**`ccreid eval` end to end** (`python benchmarks/bench_eval_pipeline.py`): the "
-        "evaluation path of `ccreid eval` (files, decoding, masks, model, all three settings) "
-        "on a synthetic VC-Clothes-layout set, against bare inference of the same model on "
-        "tensors in memory (same batch and precision).\n\n"
+        "**`ccreid eval` end to end** (`python benchmarks/bench_eval_pipeline.py`): the path "
+        "`ccreid eval` runs (files, decoding, masks, model, then the general/SC/CC metrics) on "
+        "a synthetic VC-Clothes-layout set, 2 data workers. Extraction / bare compares "
+        "extraction of gallery slices with bare inference of the same model, batch and "
+        "precision on tensors in memory, measured in alternating blocks (the median of each "
+        "slice against the bare blocks just before and after it; this machine's speed drifts "
+        "by +-20% over seconds).\n\n"
         + table(
             [
                 "setup",
                 "problem",
-                "bare inference img/s",
+                "precision",
                 "extraction img/s",
-                "extraction / bare",
                 "extraction s",
                 "metrics s",
-                "metrics share",
-                "workers",
+                "metrics share of total",
+                "bare inference img/s",
+                "extraction / bare",
+                "per block",
             ],
             rows,
         )  # fmt: skip
@@ -184,27 +189,35 @@ def data_section(r: Result) -> str:
 def train_section(results: dict[str, Result]) -> str:
     rows = []
     for key, r in results.items():
-        setup = key.removeprefix("train_").replace("_", ", ")
+        setup = key.removeprefix("train_").removesuffix("_cuda").replace("_", ", ")
         rss = " / ".join(map(str, r["rss_mib_after_epochs_1_2_3"]))
+        per_epoch = " / ".join(f"{x:.2f}" for x in r.get("end_to_end_over_bare_per_epoch", []))
         rows.append([setup, r.get("device", "CPU"), r.get("precision", "fp32"),
-                     r["bare_step_img_s"], r["end_to_end_img_s"], r["end_to_end_over_bare"], rss,
-                     r.get("peak_rss_mib_training", r.get("peak_rss_mib", "-")),
+                     r.get("steps_per_epoch", "-"), r["bare_step_img_s"], r["end_to_end_img_s"],
+                     r["end_to_end_over_bare"], per_epoch or "-", rss,
+                     r.get("peak_rss_mib_training", "-"),
                      r.get("bare_step_without_release_img_s", "-")])  # fmt: skip
     return (
         "**Training pipeline** (`python benchmarks/bench_train.py [--backbone resnet50 --height "
         "256 --width 128 --steps 3]`): images/s of a bare forward + backward + Adam step on "
         "tensors in memory (a) against `run_training` end to end on the synthetic set with the "
-        "same model, batch (32 + 32 erased) and precision (b), 2 persistent data workers. The "
-        "last column is (a) without returning freed heap memory to the OS after each step "
-        "(see `ccreid.engine.memory`).\n\n"
+        "same model, batch (32 + 32 erased) and precision (b), 2 persistent data workers, 3 "
+        "epochs. (a) runs in its own process in blocks before training and after each epoch; "
+        "(b)/(a) is the median over epochs of each epoch against the blocks just before and "
+        "after it. RSS is the training process's after each epoch (evaluation included in the "
+        "last). The last column is (a) without giving freed heap memory back to the OS after "
+        "each step (`ccreid.engine.memory`); without it the heap also grows by hundreds of MiB "
+        "per step until it levels off (`bare_rss_mib_per_step_*` in results.json).\n\n"
         + table(
             [
                 "setup",
                 "device",
                 "precision",
+                "steps/epoch",
                 "(a) bare",
                 "(b) end to end",
                 "(b)/(a)",
+                "per epoch",
                 "RSS after epochs 1 / 2 / 3 (MiB)",
                 "peak RSS training (MiB)",
                 "(a) without memory release",

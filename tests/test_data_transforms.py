@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
-from ccreid.data import AugmentConfig, ReIDImageDataset, Sample
+from ccreid.data import AugmentConfig, InputNormalizer, ReIDImageDataset, Sample
 from ccreid.data.transforms import IMAGENET_MEAN, IMAGENET_STD, apply_geometric, geometric_transform
 from ccreid.parsing import ATR, Part
 
@@ -45,11 +46,14 @@ def test_dataset_item_erases_clothes_and_gives_body_mask(tmp_path: Path) -> None
         [sample], AugmentConfig(height=32, width=16), train=False, cre=True, masks=True
     )
     item = ds[0]
+    assert item.image.dtype == item.erased.dtype == item.mask.dtype == torch.uint8
+    assert (item.erased[:, 8:30] == 0).all() and (item.image[:, 8:30] == 180).all()
+    assert torch.equal(item.erased[:, 4:8], item.image[:, 4:8])  # hair kept
     zero = (-torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD))[:, None]
+    normalised = InputNormalizer()(item.erased[None])[0]
     assert torch.allclose(
-        item.erased[:, 8:30], zero.expand(3, 22 * 16).reshape(3, 22, 16), atol=1e-5
+        normalised[:, 8:30], zero.expand(3, 22 * 16).reshape(3, 22, 16), atol=1e-5
     )
-    assert torch.allclose(item.erased[:, 4:8], item.image[:, 4:8])  # hair kept
     assert item.mask[0, :4].sum() == 0 and item.mask[0, 4:30].min() == 1
     assert (item.mask[0] == 1).sum() == 26 * 16 and Part.HEAD == 1
 
@@ -76,3 +80,30 @@ def test_cache_serves_decoded_files_after_the_first_read(tmp_path: Path) -> None
     again = cached[0]  # the files are gone: only the cache can answer
     for got, want in zip(again[:3], plain[:3], strict=True):
         assert torch.equal(got, want)
+
+
+def test_batch_normalisation_matches_the_formula_in_both_memory_formats() -> None:
+    images = torch.randint(0, 256, (4, 3, 8, 6), dtype=torch.uint8)
+    mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
+    expected = (images.float() / 255 - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[
+        :, None, None
+    ]
+    normalize = InputNormalizer(mean, std)
+    for channels_last in (False, True):
+        out = normalize(images, channels_last=channels_last)
+        assert out.dtype == torch.float32
+        assert out.is_contiguous(memory_format=torch.channels_last) == channels_last
+        assert torch.allclose(out, expected, atol=1e-6)
+    with pytest.raises(TypeError, match="uint8"):
+        normalize(images.float())
+
+
+def test_random_erasing_fills_with_the_mean_colour_on_uint8(tmp_path: Path) -> None:
+    sample = _write_sample(tmp_path)
+    cfg = AugmentConfig(height=32, width=16, flip_p=0, pad=0, random_erasing_p=1.0)
+    torch.manual_seed(0)
+    item = ReIDImageDataset([sample], cfg, train=True)[0]
+    fill = torch.tensor([round(255 * m) for m in IMAGENET_MEAN], dtype=torch.uint8)
+    erased = (item.image != 180).any(0)
+    assert erased.any()
+    assert (item.image[:, erased] == fill[:, None]).all()

@@ -123,7 +123,7 @@ def eval_cmd(
 
     cfg = load_config(config, overrides or [])
     timings: dict[str, float] = {}
-    with Progress(console=err, transient=True) as progress:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
         task = progress.add_task("embedding", total=None)
         results = run_evaluation(cfg, checkpoint, flip=flip, rerank=rerank, timings=timings,
                                  progress=lambda n: progress.advance(task, n))  # fmt: skip

@@ -12,7 +12,7 @@ from ccreid.data.base import (
 from ccreid.data.dataset import ImageReadError, ReIDImageDataset, ReIDItem, read_image
 from ccreid.data.records import EvalSet, Sample
 from ccreid.data.samplers import ClothesBalancedSampler, PKSampler
-from ccreid.data.transforms import AugmentConfig
+from ccreid.data.transforms import AugmentConfig, InputNormalizer
 
 __all__ = [
     "DATASETS",
@@ -21,6 +21,7 @@ __all__ = [
     "DatasetError",
     "DatasetLayout",
     "EvalSet",
+    "InputNormalizer",
     "ImageReadError",
     "PKSampler",
     "RawSample",

@@ -15,7 +15,7 @@ from ccreid.data.transforms import (
     AugmentConfig,
     apply_geometric,
     geometric_transform,
-    image_transform,
+    pixel_transform,
 )
 from ccreid.parsing import ParsingSchema, body_mask, erase_clothes, get_schema, to_parts
 
@@ -29,9 +29,9 @@ class ImageReadError(RuntimeError):
 class ReIDItem(NamedTuple):
     """One training/evaluation item. ``erased``/``mask`` are empty tensors when unused."""
 
-    image: torch.Tensor  # (3, H, W) float, normalised
-    erased: torch.Tensor  # (3, H, W) CRE copy, or empty
-    mask: torch.Tensor  # (1, H, W) float body mask in {0, 1}, or empty
+    image: torch.Tensor  # (3, H, W) uint8; normalised per batch by InputNormalizer
+    erased: torch.Tensor  # (3, H, W) uint8 CRE copy, or empty
+    mask: torch.Tensor  # (1, H, W) uint8 body mask in {0, 1}, or empty
     pid: int
     camid: int
     clothes: int
@@ -88,7 +88,7 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         self.cre, self.masks = cre, masks
         self.schema = get_schema(schema)
         self.geometric = geometric_transform(augment, train)
-        self.to_input = image_transform(augment, train)
+        self.pixels = pixel_transform(augment, train)
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] | None = (
             {} if cache else None
         )
@@ -112,6 +112,9 @@ class ReIDImageDataset(Dataset[ReIDItem]):
     def __getitem__(self, index: int) -> ReIDItem:
         s = self.samples[index]
         image, parts = apply_geometric(self.geometric, *self._decoded(index))
-        erased = self.to_input(erase_clothes(image, parts[0])) if self.cre else _EMPTY
-        mask = body_mask(parts).float() if self.masks else _EMPTY
-        return ReIDItem(self.to_input(image), erased, mask, s.pid, s.camid, s.clothes, index)
+        erased = self._pixels(erase_clothes(image, parts[0])) if self.cre else _EMPTY
+        mask = body_mask(parts) if self.masks else _EMPTY
+        return ReIDItem(self._pixels(image), erased, mask, s.pid, s.camid, s.clothes, index)
+
+    def _pixels(self, image: torch.Tensor) -> torch.Tensor:
+        return image if self.pixels is None else self.pixels(image)

@@ -1,8 +1,10 @@
 """Paired augmentation: image and parsing map move together (torchvision transforms v2).
 
 CRE is applied after the geometric transforms, on the uint8 image (value 0 = erased),
-so the erased copy is pixel-aligned with its original. Random erasing and normalisation
-touch images only, never the parsing map.
+so the erased copy is pixel-aligned with its original. Random erasing touches images only,
+never the parsing map. Items stay uint8 until a whole batch is normalised where the model
+runs (:class:`InputNormalizer`): a quarter of the bytes between processes, and one
+vectorised pass per batch instead of three per image (on a GPU host: on the GPU).
 """
 
 from __future__ import annotations
@@ -41,15 +43,37 @@ def geometric_transform(cfg: AugmentConfig, train: bool) -> v2.Transform:
     return v2.Compose(steps)
 
 
-def image_transform(cfg: AugmentConfig, train: bool) -> v2.Transform:
-    """uint8 image -> normalised float tensor (+ random erasing when training)."""
-    steps: list[v2.Transform] = [
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(cfg.mean, cfg.std),
-    ]
-    if train and cfg.random_erasing_p > 0:
-        steps.append(v2.RandomErasing(p=cfg.random_erasing_p, value=0))
-    return v2.Compose(steps)
+def pixel_transform(cfg: AugmentConfig, train: bool) -> v2.Transform | None:
+    """Random erasing on the uint8 image when training; it fills with the mean colour,
+    which is what erasing with 0 after normalisation gives."""
+    if not train or cfg.random_erasing_p <= 0:
+        return None
+    fill = [round(255 * m) for m in cfg.mean]
+    return v2.RandomErasing(p=cfg.random_erasing_p, value=fill)
+
+
+class InputNormalizer:
+    """uint8 batch (B, 3, H, W) -> float ``(x / 255 - mean) / std`` on the model's device."""
+
+    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> None:
+        std_t = torch.tensor(std, dtype=torch.float32)
+        self.scale = (1.0 / (255.0 * std_t))[:, None, None]
+        self.shift = (-torch.tensor(mean, dtype=torch.float32) / std_t)[:, None, None]
+
+    @classmethod
+    def of(cls, cfg: AugmentConfig) -> InputNormalizer:
+        return cls(cfg.mean, cfg.std)
+
+    def __call__(
+        self, images: torch.Tensor, device: torch.device | None = None, channels_last: bool = False
+    ) -> torch.Tensor:
+        if images.dtype != torch.uint8:
+            raise TypeError(f"expected a uint8 image batch, got {images.dtype}")
+        x = images.to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.float()  # keeps the memory format
+        return x.mul_(self.scale.to(x.device)).add_(self.shift.to(x.device))
 
 
 def apply_geometric(

@@ -20,7 +20,14 @@ from torch.utils.data import DataLoader
 
 from ccreid.config import ExperimentConfig, from_yaml_text, to_yaml, validate_sampling
 from ccreid.config import adapter as A
-from ccreid.data import ClothesBalancedSampler, PKSampler, ReIDData, ReIDImageDataset, load_dataset
+from ccreid.data import (
+    ClothesBalancedSampler,
+    InputNormalizer,
+    PKSampler,
+    ReIDData,
+    ReIDImageDataset,
+    load_dataset,
+)
 from ccreid.engine.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from ccreid.engine.distributed import barrier, init_distributed
 from ccreid.engine.inference import InferenceOptions, evaluate_all
@@ -188,7 +195,7 @@ def run_training(
         channels_last=cfg.train.channels_last, max_steps=cfg.train.max_steps_per_epoch,
         evaluate=evaluate, eval_every=cfg.train.eval_every,
         primary_metric="cc" if "cc" in data.eval_sets else None, progress=progress,
-        seed=cfg.train.seed,
+        seed=cfg.train.seed, normalize=InputNormalizer.of(A.augment_config(cfg)),
     )  # fmt: skip
     last = run_dir / "checkpoints" / "last.safetensors"
     if resume:

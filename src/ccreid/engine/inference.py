@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from ccreid.data import AugmentConfig, EvalSet, ReIDImageDataset, Sample
+from ccreid.data import AugmentConfig, EvalSet, InputNormalizer, ReIDImageDataset, Sample
 from ccreid.engine.distributed import DistInfo, gather_rows, sync_buffers
 from ccreid.engine.memory import release_freed_memory
 from ccreid.engine.precision import autocast
@@ -46,12 +46,11 @@ def extract_features(
     )
     shard = Subset(dataset, range(dist_info.rank, len(dataset), dist_info.world_size))
     loader = DataLoader(shard, batch_size=opts.batch_size, num_workers=opts.workers, shuffle=False)
+    normalize = InputNormalizer.of(opts.augment)
     feats = []
     for batch in loader:
-        images = batch.image.to(opts.device)
-        masks = batch.mask.to(opts.device) if model.needs_mask else None
-        if opts.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = normalize(batch.image, opts.device, opts.channels_last)
+        masks = batch.mask.to(opts.device).float() if model.needs_mask else None
         with autocast(opts.device, opts.dtype):
             f = model(images, masks).float()
             if opts.flip:

@@ -15,7 +15,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ccreid.data import PKSampler, ReIDItem
+from ccreid.data import InputNormalizer, PKSampler, ReIDItem
 from ccreid.engine.checkpoint import Checkpoint, save_checkpoint
 from ccreid.engine.distributed import DistInfo
 from ccreid.engine.memory import release_freed_memory
@@ -54,7 +54,10 @@ class EpochLog:
         return row
 
 
-def step_inputs(batch: ReIDItem, cre: bool, device: torch.device, channels_last: bool):
+def step_inputs(
+    batch: ReIDItem, cre: bool, device: torch.device, channels_last: bool,
+    normalize: InputNormalizer,
+):  # fmt: skip
     """Images, masks, pids, clothes of one step; CRE appends the erased copies (2M)."""
     images, masks = batch.image, batch.mask
     pids, clothes = batch.pid, batch.clothes
@@ -62,10 +65,8 @@ def step_inputs(batch: ReIDItem, cre: bool, device: torch.device, channels_last:
         images = torch.cat([images, batch.erased])
         masks = torch.cat([masks, masks]) if masks.numel() else masks
         pids, clothes = torch.cat([pids, pids]), torch.cat([clothes, clothes])
-    images = images.to(device, non_blocking=True)
-    if channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
-    masks = masks.to(device, non_blocking=True) if masks.numel() else None
+    images = normalize(images, device, channels_last)
+    masks = masks.to(device, non_blocking=True).float() if masks.numel() else None
     return images, masks, pids.to(device), clothes.to(device)
 
 
@@ -95,7 +96,8 @@ class Trainer:
     start_epoch: int = 0
     best_score: float = -math.inf
     seed: int = 0
-    release_memory: bool = True  # see ccreid.engine.memory: flat RSS and faster CPU steps
+    normalize: InputNormalizer = field(default_factory=InputNormalizer)
+    release_memory: bool = True  # see ccreid.engine.memory: flat RSS across steps and epochs
 
     def __post_init__(self) -> None:
         self.net = self.model
@@ -107,7 +109,9 @@ class Trainer:
         )
 
     def train_step(self, batch: ReIDItem) -> StepResult:
-        images, masks, pids, clothes = step_inputs(batch, self.cre, self.device, self.channels_last)
+        images, masks, pids, clothes = step_inputs(
+            batch, self.cre, self.device, self.channels_last, self.normalize
+        )
         with autocast(self.device, self.dtype):
             out = self.net(images, masks)
         terms: LossTerms = self.objective(out.logits, out.features, pids, clothes)

@@ -10,7 +10,7 @@ import torch
 
 from ccreid.config import adapter as A
 from ccreid.config import from_yaml_text
-from ccreid.data import ReIDData, ReIDImageDataset, load_dataset
+from ccreid.data import InputNormalizer, ReIDData, ReIDImageDataset, load_dataset
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.evaluation import pairwise_distance
@@ -40,12 +40,12 @@ def _attention(run_dir: Path, data: ReIDData, count: int) -> tuple[list, list, l
     samples = data.train[:: max(1, len(data.train) // count)][:count]
     ds = ReIDImageDataset(samples, A.augment_config(cfg), masks=True, schema=cfg.data.schema)
     items = [ds[i] for i in range(len(ds))]
+    normalize = InputNormalizer.of(A.augment_config(cfg))
     with torch.no_grad():
-        model(torch.stack([it.image for it in items]), torch.stack([it.mask for it in items]))
-    aug = A.augment_config(cfg)
-    mean, std = torch.tensor(aug.mean)[:, None, None], torch.tensor(aug.std)[:, None, None]
-    images = [((it.image * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()) for it in items]
-    masks = [it.mask[0].numpy() for it in items]
+        model(normalize(torch.stack([it.image for it in items])),
+              torch.stack([it.mask for it in items]).float())  # fmt: skip
+    images = [it.image.permute(1, 2, 0).numpy() / 255.0 for it in items]
+    masks = [it.mask[0].float().numpy() for it in items]
     maps = [a[0] for a in model.attention.last_attention]
     return images, masks, maps
 
