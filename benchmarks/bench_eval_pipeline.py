@@ -74,8 +74,8 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=128)
     ap.add_argument("--width", type=int, default=64)
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--batches", type=int, default=24, help="batches per interleaved block")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved extraction blocks")
+    ap.add_argument("--batches", type=int, default=12, help="batches per interleaved block")
+    ap.add_argument("--rounds", type=int, default=6, help="interleaved extraction blocks")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

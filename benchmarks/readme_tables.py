@@ -165,11 +165,24 @@ def synthetic_section(r: Result) -> str:
 
 def data_section(r: Result) -> str:
     sizes = sorted({k.split("_")[0] for k in r if k[0].isdigit() and "_workers" in k})
-    rows = [[s] + [r.get(f"{s}_workers{w}_samples_s", "-") for w in (0, 1, 2)] for s in sizes]
+    rows = [
+        [s, *(r.get(f"{s}_workers{w}_samples_s", "-") for w in (0, 1, 2)),
+         r.get(f"{s}_workers2_cached_samples_s", "-")]
+        for s in sizes
+    ]  # fmt: skip
     text = (
         "**Data pipeline** (`python benchmarks/bench_data.py`): samples/s of dataset + paired "
         "transforms + CRE + body mask alone (training mode, no model), batches of 32.\n\n"
-        + table(["size", "in the main process", "1 worker", "2 workers"], rows)
+        + table(
+            [
+                "size",
+                "in the main process",
+                "1 worker",
+                "2 workers",
+                "2 workers, `data.cache=true` (second pass)",
+            ],
+            rows,
+        )  # fmt: skip
     )
     if "decode_torchvision_ms" in r:
         text += (
@@ -196,7 +209,7 @@ def train_section(results: dict[str, Result]) -> str:
                      r.get("steps_per_epoch", "-"), r["bare_step_img_s"], r["end_to_end_img_s"],
                      r["end_to_end_over_bare"], per_epoch or "-", rss,
                      r.get("peak_rss_mib_training", "-"),
-                     r.get("bare_step_without_release_img_s", "-")])  # fmt: skip
+                     r.get("bare_step_release_every_step_img_s", "-")])  # fmt: skip
     return (
         "**Training pipeline** (`python benchmarks/bench_train.py [--backbone resnet50 --height "
         "256 --width 128 --steps 3]`): images/s of a bare forward + backward + Adam step on "
@@ -205,9 +218,10 @@ def train_section(results: dict[str, Result]) -> str:
         "epochs. (a) runs in its own process in blocks before training and after each epoch; "
         "(b)/(a) is the median over epochs of each epoch against the blocks just before and "
         "after it. RSS is the training process's after each epoch (evaluation included in the "
-        "last). The last column is (a) without giving freed heap memory back to the OS after "
-        "each step (`ccreid.engine.memory`); without it the heap also grows by hundreds of MiB "
-        "per step until it levels off (`bare_rss_mib_per_step_*` in results.json).\n\n"
+        "last; the trainer gives freed heap pages back to the OS once per epoch, "
+        "`ccreid.engine.memory`). The last column is (a) releasing after every step instead: "
+        "the resident size then stays at its floor between steps, but each step faults its "
+        "pages in again (`bare_rss_mib_per_step_*` in results.json).\n\n"
         + table(
             [
                 "setup",
@@ -220,7 +234,7 @@ def train_section(results: dict[str, Result]) -> str:
                 "per epoch",
                 "RSS after epochs 1 / 2 / 3 (MiB)",
                 "peak RSS training (MiB)",
-                "(a) without memory release",
+                "(a) releasing every step",
             ],
             rows,
         )  # fmt: skip

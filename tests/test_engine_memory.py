@@ -1,4 +1,4 @@
-"""Freed heap pages go back to the OS after a training step (glibc), and training calls it."""
+"""Freed heap pages go back to the OS (glibc), and training does it once per epoch."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_release_returns_freed_heap_pages_to_the_os() -> None:
     assert keep.sum() == keep.numel()
 
 
-def test_training_step_releases_memory(monkeypatch, tiny_synthetic, tmp_path) -> None:
+def test_training_releases_memory_once_per_epoch(monkeypatch, tiny_synthetic, tmp_path) -> None:
     from conftest import tiny_overrides
 
     from ccreid.config import load_config
@@ -34,5 +34,5 @@ def test_training_step_releases_memory(monkeypatch, tiny_synthetic, tmp_path) ->
 
     calls = []
     monkeypatch.setattr("ccreid.engine.trainer.release_freed_memory", lambda: calls.append(1))
-    run_training(load_config(None, tiny_overrides(tiny_synthetic, tmp_path)))
-    assert len(calls) == 3  # one per step (tiny run: 3 steps)
+    run_training(load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **{"train.epochs": 2})))
+    assert len(calls) == 2  # one per epoch, not one per step (3 steps each)

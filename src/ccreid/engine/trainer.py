@@ -97,7 +97,7 @@ class Trainer:
     best_score: float = -math.inf
     seed: int = 0
     normalize: InputNormalizer = field(default_factory=InputNormalizer)
-    release_memory: bool = True  # see ccreid.engine.memory: flat RSS across steps and epochs
+    release_memory: bool = True  # after each epoch, see ccreid.engine.memory: flat RSS
 
     def __post_init__(self) -> None:
         self.net = self.model
@@ -119,8 +119,6 @@ class Trainer:
         self.scaler.scale(terms.total).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        if self.release_memory:
-            release_freed_memory()
         return StepResult(
             terms.total.item(), terms.identity.item(), terms.triplet.item(), len(images)
         )
@@ -184,9 +182,11 @@ class Trainer:
                 self.progress.update(task, advance=1, description=(
                     f"epoch {epoch + 1} loss {res.loss:.3f} lr {self.scheduler.get_last_lr()[0]:.1e} "
                     f"{rate:.0f} img/s"))  # fmt: skip
+        seconds = time.perf_counter() - start
         if task is not None:
             self.progress.remove_task(task)
-        seconds = time.perf_counter() - start
+        if self.release_memory:
+            release_freed_memory()
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         mean = sums / max(steps, 1)
