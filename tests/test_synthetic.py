@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from ccreid.data import load_dataset
@@ -76,3 +77,12 @@ def test_regenerating_with_another_config_leaves_no_stale_files(tmp_path: Path) 
     generate(tmp_path, SyntheticConfig(train_ids=4, test_ids=2, images_per_camera=2))
     generate(tmp_path, SyntheticConfig(train_ids=2, test_ids=2, images_per_camera=2))
     assert len(list((tmp_path / "VC-Clothes" / "train").glob("*.jpg"))) == 2 * 4 * 2
+
+
+def test_an_outfit_pool_too_small_for_the_test_ids_is_named(tmp_path) -> None:
+    from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
+
+    assert min_outfit_pool(200) == 300
+    with pytest.raises(ValueError, match="outfit_pool=150 is too small for 200 test identities"):
+        generate(tmp_path, SyntheticConfig(test_ids=200))
+    assert not any((tmp_path / "VC-Clothes").glob("*/*.jpg"))

@@ -71,10 +71,9 @@ def synth(
     """
     from rich.progress import Progress
 
-    from ccreid.data.synthetic import SyntheticConfig, generate
+    from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
 
-    # test outfits are shared in pairs: a larger set of test ids needs a larger outfit pool
-    pool = max(SyntheticConfig.outfit_pool, (3 * test_ids + 1) // 2)
+    pool = max(SyntheticConfig.outfit_pool, min_outfit_pool(test_ids))  # grows with test ids
     cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed, outfit_pool=pool)
     total = (ids + test_ids) * cfg.images_per_camera * 4
     with Progress(console=console) as progress:

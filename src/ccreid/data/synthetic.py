@@ -434,6 +434,11 @@ def _render_identity(job: dict) -> int:
     return n
 
 
+def min_outfit_pool(test_ids: int) -> int:
+    """Outfits needed for ``test_ids`` identities of up to 3 outfits, each shared by two."""
+    return max(3, (3 * test_ids + 1) // 2)
+
+
 def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers: int = 1,
              progress=None) -> Path:  # fmt: skip
     """Write the dataset under ``out`` (``VC-Clothes/`` and ``masks/VC-Clothes/``).
@@ -449,10 +454,10 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
         return out
     if cfg.train_ids < 1 or cfg.test_ids < 1 or cfg.images_per_camera <= cfg.queries_per_camera:
         raise ValueError(f"invalid synthetic config {cfg}")
-    if cfg.outfit_pool < max(3, (3 * cfg.test_ids + 1) // 2):  # test outfits go in pairs
+    if cfg.outfit_pool < min_outfit_pool(cfg.test_ids):
         raise ValueError(
             f"outfit_pool={cfg.outfit_pool} is too small for {cfg.test_ids} test identities: "
-            f"use at least {max(3, (3 * cfg.test_ids + 1) // 2)}"
+            f"use at least {min_outfit_pool(cfg.test_ids)}"
         )
     rng = np.random.default_rng([cfg.seed, 50_000])
     pool = list(range(cfg.outfit_pool))
