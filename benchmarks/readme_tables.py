@@ -269,16 +269,13 @@ def render(results: dict[str, Result]) -> str:
         f"Measured on {', '.join(machines)} ({dates[0]} to {dates[-1]}); `make bench` reruns "
         "every benchmark, writes `benchmarks/results.json` and regenerates this section from it."
     ]
-    done: set[str] = set()
     for key, renderer, prefix in SECTIONS:
         if prefix:
-            chosen = {k: v for k, v in results.items() if k.startswith(key) and k not in done}
+            chosen = {k: v for k, v in results.items() if k.startswith(key)}
             if chosen:
                 parts.append(renderer(chosen))
-                done |= set(chosen)
-        elif key in results and key not in done:
+        elif key in results:
             parts.append(renderer(results[key]))
-            done.add(key)
     return "\n\n".join(parts)
 
 

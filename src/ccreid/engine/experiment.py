@@ -153,7 +153,8 @@ def run_training(
         ensure_writable(run_dir)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
-    validate_sampling(cfg, [s.pid for s in data.train], data.name)
+    pids = [s.pid for s in data.train]
+    validate_sampling(cfg, pids, data.name)
     device = (
         torch.device("cuda", dist_info.local_rank)
         if torch.cuda.is_available()
@@ -168,7 +169,6 @@ def run_training(
     train_set = ReIDImageDataset(data.train, A.augment_config(cfg), train=True, cre=cfg.train.cre,
                                  masks=masks and model.needs_mask, schema=cfg.data.schema,
                                  cache=cfg.data.cache)  # fmt: skip
-    pids = [s.pid for s in data.train]
     skw = {**A.sampler_kwargs(cfg), "rank": dist_info.rank, "world_size": dist_info.world_size}
     if cfg.data.sampler == "clothes":
         sampler: PKSampler = ClothesBalancedSampler(pids, [s.clothes for s in data.train], **skw)
