@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ccreid.demo import run_demo
+from ccreid.demo import VARIANTS, run_demo, slug, summarise
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +30,55 @@ def test_report_files_exist_and_pictures_decode(demo_report: Path) -> None:
             assert im.width > 100 and im.height > 100
 
 
-def test_html_is_self_contained_and_holds_the_table(demo_report: Path) -> None:
+def _md_table(md: str, caption_start: str) -> list[list[str]]:
+    """Rows (without header) of the Markdown table under the heading that starts so."""
+    block = md.split(f"## {caption_start}", 1)[1].split("\n\n", 2)[1]
+    return [line.strip("|").split(" | ") for line in block.splitlines()[2:]]
+
+
+def test_html_is_self_contained_and_holds_the_tables(demo_report: Path) -> None:
     page = demo_report.read_text()
     srcs = re.findall(r"src='([^']+)'", page)
     assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "http" not in page.replace("http-equiv", "")
-    cells = re.findall(r"<td>([0-9.]+)</td>", page)
-    assert len(cells) == 4 * 9  # 4 variants x (general, sc, cc) x (top-1, top-5, mAP)
-    assert all(0.0 <= float(c) <= 100.0 for c in cells)
+    md = (demo_report.parent / "report.md").read_text()
+    per_run = _md_table(md, "Results (%) of")
+    assert [r[0] for r in per_run] == ["baseline", "+CRE", "+BSGA", "CRE+BSGA"]
+    assert all(len(r) == 10 and 0.0 <= float(c) <= 100.0 for r in per_run for c in r[1:])
+
+
+def test_summary_over_seeds_is_what_the_runs_measured(demo_report: Path) -> None:
+    """With one seed the mean is the run's own number, read back from its results.json."""
+    root = demo_report.parent.parent
+    summary = json.loads((root / "summary.json").read_text())
+    md = (demo_report.parent / "report.md").read_text()
+    rows = {r[0]: r[1:] for r in _md_table(md, "Results over 1 seed")}
+    for name, cre, attention in VARIANTS:
+        res = json.loads((root / "seed-0" / "runs" / slug(name) / "results.json").read_text())
+        assert summary[name]["seeds"]["0"]["cc/mAP"] == res["cc"]["mAP"]
+        assert rows[name][-1] == f"{res['cc']['mAP']:.1f}"
+    attention_rows = {r[0]: r for r in _md_table(md, "BSGA attention")}
+    assert set(attention_rows) == {"+BSGA", "CRE+BSGA"}
+    for row in attention_rows.values():
+        body, background = float(row[1]), float(row[2])
+        assert 0.0 <= background <= 1.0 and 0.0 <= body <= 1.0
+
+
+def test_mean_and_spread_over_seeds(tmp_path: Path) -> None:
+    """summarise() against numbers written by hand into fake run folders."""
+    values = {0: 10.0, 1: 14.0, 2: 18.0}
+    by_seed = {}
+    for seed, cc in values.items():
+        run = tmp_path / str(seed)
+        run.mkdir()
+        metrics = {k: {"top1": cc, "mAP": cc} for k in ("general", "sc", "cc")}
+        (run / "results.json").write_text(json.dumps(metrics))
+        (run / "metrics.json").write_text(json.dumps([{"epoch": 1, "bsga/body": 0.7}]))
+        by_seed[seed] = {"CRE+BSGA": run}
+    stats = summarise(by_seed)["CRE+BSGA"]["stats"]
+    assert stats["cc/mAP"]["mean"] == pytest.approx(14.0)
+    assert stats["cc/mAP"]["std"] == pytest.approx(4.0)  # sample standard deviation
+    assert stats["bsga/body"]["mean"] == pytest.approx(0.7)
 
 
 def _chromium() -> str | None:

@@ -44,17 +44,23 @@ def demo(
         "runs/demo"
     ),
     budget: Annotated[str, typer.Option(help="fast (<= 10 min on 2 cores) or full.")] = "fast",
-    seed: Annotated[int, typer.Option(help="Seed of data, sampling and initialisation.")] = 0,
+    seed: Annotated[int, typer.Option(help="First seed of data, sampling and initialisation.")] = 0,
+    seeds: Annotated[
+        int, typer.Option(help="Number of seeds (seed, seed+1, ...): mean and spread.")
+    ] = 1,
+    overrides: Overrides = None,
 ) -> None:
     """Run the paper's ablation on the built-in synthetic dataset and write a report.
 
-    Example: ccreid demo --out runs/demo --budget fast
+    Example: ccreid demo --out runs/demo --budget fast --seeds 3
     """
     from ccreid.demo import BUDGETS, run_demo
 
     if budget not in BUDGETS:
         raise typer.BadParameter(f"budget must be one of {', '.join(BUDGETS)}")
-    run_demo(out, budget, seed, console)
+    if seeds < 1:
+        raise typer.BadParameter(f"--seeds must be >= 1, got {seeds}")
+    run_demo(out, budget, seed, console, seeds=seeds, overrides=overrides or [])
 
 
 @app.command()
@@ -75,7 +81,7 @@ def synth(
 
     pool = max(SyntheticConfig.outfit_pool, min_outfit_pool(test_ids))  # grows with test ids
     cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed, outfit_pool=pool)
-    total = (ids + test_ids) * cfg.images_per_camera * 4
+    total = cfg.num_images
     with Progress(console=console) as progress:
         task = progress.add_task("drawing", total=total)
         generate(out, cfg, workers=workers, progress=lambda n: progress.advance(task, n))
@@ -421,31 +427,43 @@ def export_onnx_cmd(
     )
 
 
-def main() -> None:
-    """Entry point: one-line errors (exit 1) unless --debug."""
-    from ccreid.config import ConfigError
-    from ccreid.data import DatasetError, ImageReadError
-    from ccreid.engine import CheckpointError, TrainingDiverged
-    from ccreid.retrieval.export import ExportParityError
+def _click_exception() -> type[Exception]:
+    """The ClickException class typer really raises (it may vendor its own click)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
-    expected = (ConfigError, DatasetError, ImageReadError, CheckpointError, TrainingDiverged,
-                ExportParityError, OSError, KeyError, ValueError)  # fmt: skip
+
+def main() -> None:
+    """Entry point. Usage mistakes: click's short usage message (exit 2). The project's own
+    errors and OS errors: one line (exit 1) unless --debug. Anything else is a bug: its
+    traceback and a request to report it."""
+    import traceback
+
+    from ccreid.errors import CCReIDError
+
+    click_error = _click_exception()
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the CLI's one error boundary
-        if STATE["debug"] or not isinstance(exc, (*expected, __import__("click").ClickException)):
+    except click_error as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (CCReIDError, OSError) as exc:
+        if STATE["debug"]:
             raise
-        if isinstance(exc, __import__("click").ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         err.print(f"[red]error:[/red] {_message(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except Exception:  # noqa: BLE001 - a bug: keep the traceback, ask for a report
+        traceback.print_exc()
+        err.print(
+            "[red]This is a bug in ccreid, not a problem with your input.[/red] Please report it "
+            "with the command you ran and the traceback above.", highlight=False, soft_wrap=True,
+        )  # fmt: skip
         sys.exit(1)
 
 

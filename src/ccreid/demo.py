@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import platform
+import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from ccreid.config import load_config
 from ccreid.data import load_dataset
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
 from ccreid.engine import run_training
-from ccreid.fileio import ensure_writable
+from ccreid.fileio import atomic_write_text, ensure_writable
 from ccreid.viz.run_report import build_report
 
 # Table 4 rows: (name, CRE, attention); all use L_id + L_BCTri.
@@ -25,6 +28,7 @@ VARIANTS = (
     ("+BSGA", False, "bsga"),
     ("CRE+BSGA", True, "bsga"),
 )
+SETTINGS = ("general", "sc", "cc")
 
 
 @dataclass(frozen=True)
@@ -35,24 +39,42 @@ class Budget:
     width: int
     epochs: int
     step_size: int
+    eval_every: int
+    queries_per_camera: int = 2
+    test_images_per_camera: int = 5
+
+    def synthetic(self, seed: int) -> SyntheticConfig:
+        return SyntheticConfig(
+            train_ids=self.train_ids, test_ids=self.test_ids, height=self.height,
+            width=self.width, queries_per_camera=self.queries_per_camera,
+            test_images_per_camera=self.test_images_per_camera,
+            outfit_pool=max(SyntheticConfig.outfit_pool, min_outfit_pool(self.test_ids)), seed=seed,
+        )  # fmt: skip
 
 
 BUDGETS = {
-    "fast": Budget(train_ids=72, test_ids=40, height=64, width=32, epochs=4, step_size=3),
-    "full": Budget(train_ids=150, test_ids=50, height=128, width=64, epochs=20, step_size=12),
-    "tiny": Budget(train_ids=12, test_ids=6, height=64, width=32, epochs=1, step_size=1),  # tests
-}
+    "fast": Budget(train_ids=72, test_ids=125, height=128, width=64, epochs=8, step_size=6,
+                   eval_every=8),
+    "full": Budget(train_ids=110, test_ids=125, height=128, width=64, epochs=20, step_size=12,
+                   eval_every=5),
+    "tiny": Budget(train_ids=12, test_ids=6, height=64, width=32, epochs=1, step_size=1,
+                   eval_every=1, queries_per_camera=1, test_images_per_camera=2),  # tests
+}  # fmt: skip
 
 
-def demo_overrides(out: Path, budget: Budget, seed: int) -> list[str]:
-    data = out / "data"
+def demo_overrides(out: Path, budget: Budget, seed: int, data: Path) -> list[str]:
     return [
         "data.name=vcclothes", f"data.root={data}", f"data.mask_root={data / 'masks'}",
         f"data.height={budget.height}", f"data.width={budget.width}", "data.pad=4",
         "data.sampler=clothes", "data.workers=1", "model.backbone=resnet18", "model.pretrained=false",
-        f"train.epochs={budget.epochs}", f"train.step_size={budget.step_size}", "train.eval_every=1",
-        "train.lr=1e-3", f"train.seed={seed}", "eval.batch_size=256", f"output_dir={out / 'runs'}",
+        f"train.epochs={budget.epochs}", f"train.step_size={budget.step_size}",
+        f"train.eval_every={budget.eval_every}", "train.lr=1e-3", f"train.seed={seed}",
+        "eval.batch_size=256", f"output_dir={out}",
     ]  # fmt: skip
+
+
+def slug(variant: str) -> str:
+    return variant.lower().replace("+", "plus-")
 
 
 def run_demo(
@@ -60,54 +82,131 @@ def run_demo(
     budget: str = "fast",
     seed: int = 0,
     console: Console | None = None,
+    seeds: int = 1,
+    overrides: list[str] | None = None,
 ) -> Path:
-    """Generate data (once), train the four variants, evaluate, write the report."""
+    """For each of ``seeds`` seeds (``seed``, ``seed + 1``, ...): draw the synthetic set,
+    train and evaluate the four variants. Then write one report with mean and spread."""
     console = console or Console()
     out = Path(out)
     ensure_writable(out)
     b = BUDGETS[budget]
     start = time.perf_counter()
-    syn = SyntheticConfig(train_ids=b.train_ids, test_ids=b.test_ids, seed=seed)
-    total = (syn.train_ids + syn.test_ids) * syn.images_per_camera * 4
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("synthetic dataset", total=total)
-        generate(out / "data", syn, workers=2, progress=lambda n: progress.advance(task, n))
-    data = load_dataset("vcclothes", out / "data", mask_root=out / "data" / "masks")
-    console.print(
-        f"synthetic data: {len(data.train)} train images, {data.num_train_pids} ids ({out / 'data'})"
-    )
-    runs = {}
-    for name, cre, attention in VARIANTS:
-        slug = name.lower().replace("+", "plus-")
-        cfg = load_config(None, [*demo_overrides(out, b, seed), f"name={slug}", f"train.cre={cre}",
-                                 f"model.attention={attention}"])  # fmt: skip
-        console.rule(f"{name}: CRE {'on' if cre else 'off'}, attention {attention}")
-        runs[name] = run_training(cfg, console=console, data=data).run_dir
+    by_seed: dict[int, dict[str, Path]] = {}
+    data = None
+    for s in range(seed, seed + seeds):
+        data_dir = out / f"seed-{s}" / "data"
+        syn = b.synthetic(s)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"synthetic dataset, seed {s}", total=syn.num_images)
+            generate(data_dir, syn, workers=2, progress=lambda n, t=task: progress.advance(t, n))
+        seed_data = load_dataset("vcclothes", data_dir, mask_root=data_dir / "masks")
+        data = data or seed_data
+        cc = seed_data.eval_sets["cc"]
+        console.print(
+            f"seed {s}: {len(seed_data.train)} train images of {seed_data.num_train_pids} ids; "
+            f"CC: {len(cc.query)} queries, {len(cc.gallery)} gallery images"
+        )
+        by_seed[s] = {}
+        for name, cre, attention in VARIANTS:
+            cfg = load_config(None, [*demo_overrides(out / f"seed-{s}" / "runs", b, s, data_dir),
+                                     f"name={slug(name)}", f"train.cre={cre}",
+                                     f"model.attention={attention}", *(overrides or [])])  # fmt: skip
+            console.rule(f"seed {s}, {name}: CRE {'on' if cre else 'off'}, attention {attention}")
+            by_seed[s][name] = run_training(cfg, console=console, data=seed_data).run_dir
     elapsed = time.perf_counter() - start
+    summary = summarise(by_seed)
     intro = (
-        f"Synthetic clothes-changing data (seed {seed}, {b.train_ids} train / {b.test_ids} test ids), "
-        f"ResNet-18 from scratch at {b.height}x{b.width}, {b.epochs} epochs, P x K = 8 x 4, "
-        f"L_id + L_BCTri; {platform.machine()}, {__import__('os').cpu_count()} CPU cores; "
-        f"training and evaluation took {elapsed / 60:.1f} min."
+        f"Synthetic clothes-changing data ({b.train_ids} train / {b.test_ids} test ids, cluttered "
+        f"tracklet scenes), ResNet-18 from scratch at {b.height}x{b.width}, {b.epochs} epochs, "
+        f"P x K = 8 x 4, L_id + L_BCTri; seeds {', '.join(map(str, by_seed))}; "
+        f"{machine_summary()}; training and evaluation took {elapsed / 60:.1f} min."
     )
+    first = by_seed[seed]
     md, page = build_report(
-        runs, out / "report", data, title="ccreid demo: CRE and BSGA ablation", intro=intro
-    )
-    _print_table(console, runs)
+        first, out / "report", data, title="ccreid demo: CRE and BSGA ablation", intro=intro,
+        extra_tables=summary_tables(summary),
+    )  # fmt: skip
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    _print_table(console, summary)
     console.print(f"report: {page} and {md}  ({(time.perf_counter() - start) / 60:.1f} min in all)")
     return page
 
 
-def _print_table(console: Console, runs: dict[str, Path]) -> None:
-    import json
+def machine_summary() -> str:
+    """CPU model, cores and the flags that decide bf16 speed, for the report's intro."""
+    from ccreid.engine.precision import cpu_flags, cpu_model
 
-    table = Table(title="top-1 / mAP (%)")
+    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
+    return f"{cpu_model()}, {os.cpu_count()} cores ({', '.join(flags) or 'no AVX2'})"
+
+
+def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
+    """Per variant: every seed's top-1/mAP per setting and BSGA's attention means, plus the
+    mean and the sample standard deviation over seeds."""
+    out: dict[str, Any] = {}
+    for name in next(iter(by_seed.values())):
+        per_seed = {}
+        for s, runs in by_seed.items():
+            res = json.loads((runs[name] / "results.json").read_text())
+            metrics = json.loads((runs[name] / "metrics.json").read_text())
+            row = {f"{k}/{m}": res[k][m] for k in SETTINGS if k in res for m in ("top1", "mAP")}
+            row.update({k: v for k, v in metrics[-1].items() if k.startswith("bsga/")})
+            per_seed[s] = row
+        keys = next(iter(per_seed.values())).keys()
+        stats = {}
+        for k in keys:
+            values = np.array([per_seed[s][k] for s in per_seed], dtype=float)
+            stats[k] = {
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            }
+        out[name] = {"seeds": per_seed, "stats": stats}
+    return out
+
+
+def _mean_std(stat: dict[str, float], n: int) -> str:
+    return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if n > 1 else f"{stat['mean']:.1f}"
+
+
+def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Mean ± standard deviation over seeds; CC mAP per seed; BSGA attention means."""
+    n = len(next(iter(summary.values()))["seeds"])
+    header = ["variant"] + [f"{s} {m}" for s in SETTINGS for m in ("top-1", "mAP")]
+    rows = [
+        [name] + [_mean_std(v["stats"][f"{s}/{m}"], n) for s in SETTINGS for m in ("top1", "mAP")]
+        for name, v in summary.items()
+    ]
+    tables = [(f"Results over {n} seed(s), mean ± std (%)", header, rows)]
+    seeds = list(next(iter(summary.values()))["seeds"])
+    tables.append((
+        "CC mAP per seed (%)", ["variant", *map(str, seeds)],
+        [[name, *(f"{v['seeds'][s]['cc/mAP']:.1f}" for s in seeds)] for name, v in summary.items()],
+    ))  # fmt: skip
+    bsga = {n_: v for n_, v in summary.items() if "bsga/body" in v["stats"]}
+    if bsga:
+        tables.append((
+            "BSGA attention A_f on test images after training: body vs background pixels",
+            ["variant", "body", "background", "body - background"],
+            [[name, f"{v['stats']['bsga/body']['mean']:.2f}",
+              f"{v['stats']['bsga/background']['mean']:.2f}",
+              f"{v['stats']['bsga/body']['mean'] - v['stats']['bsga/background']['mean']:+.2f}"]
+             for name, v in bsga.items()],
+        ))  # fmt: skip
+    return tables
+
+
+def _print_table(console: Console, summary: dict[str, Any]) -> None:
+    n = len(next(iter(summary.values()))["seeds"])
+    table = Table(
+        title=f"top-1 / mAP (%), {'mean ± std over ' + str(n) + ' seeds' if n > 1 else 'one seed'}"
+    )
     table.add_column("variant")
-    for s in ("general", "sc", "cc"):
+    for s in SETTINGS:
         table.add_column(s, justify="right")
-    for name, run in runs.items():
-        res = json.loads((run / "results.json").read_text())
-        table.add_row(
-            name, *(f"{res[s]['top1']:.1f} / {res[s]['mAP']:.1f}" for s in ("general", "sc", "cc"))
-        )
+    for name, v in summary.items():
+        st = v["stats"]
+        table.add_row(name, *(
+            f"{_mean_std(st[f'{s}/top1'], n)} / {_mean_std(st[f'{s}/mAP'], n)}" for s in SETTINGS
+        ))  # fmt: skip
     console.print(table)

@@ -34,6 +34,7 @@ def model_kwargs(cfg: ExperimentConfig, num_classes: int) -> dict[str, Any]:
         "weights_path": m.weights_path,
         "last_stride": m.last_stride,
         "share_mask_conv": m.share_mask_conv,
+        "bsga_init": m.bsga_init,
     }
 
 

@@ -10,9 +10,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ccreid.config.schema import CONFIG_VERSION, ExperimentConfig
+from ccreid.errors import CCReIDError
 
 
-class ConfigError(ValueError):
+class ConfigError(CCReIDError, ValueError):
     """A config file or override that does not fit the schema."""
 
 
@@ -93,6 +94,10 @@ def validate(cfg: ExperimentConfig) -> None:
         problems.append(f"data.sampler must be 'pk' or 'clothes', got {d.sampler!r}")
     if min(d.height, d.width) < 32:
         problems.append(f"data.height/width must be >= 32, got {d.height}x{d.width}")
+    if cfg.model.bsga_init not in ("default", "body_prior"):
+        problems.append(
+            f"model.bsga_init must be 'default' or 'body_prior', got {cfg.model.bsga_init!r}"
+        )
     if not cfg.loss.margin >= 0:
         problems.append(f"loss.margin must be >= 0, got {cfg.loss.margin}")
     needs_masks = t.cre or cfg.model.attention == "bsga"

@@ -45,6 +45,7 @@ class ModelConfig:
     weights_path: str | None = None
     last_stride: int = 1
     share_mask_conv: bool = False
+    bsga_init: str = "body_prior"  # body_prior | default (SPEC section 2; README: measured)
 
 
 @dataclass

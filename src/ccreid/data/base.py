@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from ccreid.data.records import EvalSet, Sample
+from ccreid.errors import CCReIDError, InputError
 from ccreid.parsing.parser import IMAGE_SUFFIXES
 from ccreid.registry import Registry
 
 MISSING_LISTED = 5
 
 
-class DatasetError(ValueError):
+class DatasetError(CCReIDError, ValueError):
     """A dataset tree that does not match its expected layout."""
 
 
@@ -79,7 +80,7 @@ class DatasetLayout(abc.ABC):
 
     def __init__(self, **options: object) -> None:
         if options:
-            raise TypeError(f"{type(self).__name__} takes no options {sorted(options)}")
+            raise InputError(f"{type(self).__name__} takes no options {sorted(options)}")
 
     def resolve_root(self, root: Path) -> Path:
         if self.default_subdir and (root / self.default_subdir).is_dir():

@@ -17,12 +17,13 @@ from ccreid.data.transforms import (
     geometric_transform,
     pixel_transform,
 )
+from ccreid.errors import CCReIDError, InputError
 from ccreid.parsing import ParsingSchema, body_mask, erase_clothes, get_schema, to_parts
 
 _EMPTY = torch.empty(0)
 
 
-class ImageReadError(RuntimeError):
+class ImageReadError(CCReIDError, RuntimeError):
     """An image or mask file that cannot be decoded."""
 
 
@@ -81,7 +82,7 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         cache: bool = False,
     ) -> None:
         if (cre or masks) and any(s.mask is None for s in samples):
-            raise ValueError(
+            raise InputError(
                 "CRE and body masks need parsing masks: load the dataset with mask_root="
             )
         self.samples = samples

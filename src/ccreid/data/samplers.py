@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
+from ccreid.errors import InputError
+
 
 class PKSampler(Sampler[int]):
     """Each batch: ``num_identities`` ids, ``num_instances`` images each (paper: 8 x 4)."""
@@ -27,12 +29,12 @@ class PKSampler(Sampler[int]):
         clothes: Sequence[int] | None = None,
     ) -> None:
         if num_identities < 1 or num_instances < 1:
-            raise ValueError("num_identities and num_instances must be >= 1")
+            raise InputError("num_identities and num_instances must be >= 1")
         self.by_pid: dict[int, list[int]] = defaultdict(list)
         for i, p in enumerate(pids):
             self.by_pid[int(p)].append(i)
         if len(self.by_pid) < num_identities:
-            raise ValueError(
+            raise InputError(
                 f"a batch needs {num_identities} identities but the data has {len(self.by_pid)}"
             )
         self.clothes = None if clothes is None else np.asarray(clothes)

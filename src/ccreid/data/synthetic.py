@@ -5,7 +5,11 @@ beard, head size and body proportions as ratios of height); clothes are a strong
 distractor (a shared pool of saturated outfits, 2-3 per person, and in the test split each
 outfit worn by another test person too). Cameras follow VC-Clothes: cameras 2 and 3 show
 the same outfit, camera 4 another, camera 1 either; each camera has its own background,
-light, scale, offset, noise and blur. The output is the VC-Clothes layout, so
+light, scale, offset, noise and blur, and a cluttered scene of its own; the frames of
+one person in one camera form a tracklet in front of one piece of that scene
+(:mod:`ccreid.data.scenes`), so background is an identity cue that fails across cameras,
+as in real data. Occluders and scene are label 0: the body mask is the visible body.
+The output is the VC-Clothes layout, so
 ``load_dataset("vcclothes", out, mask_root=out / "masks")`` reads it.
 
 Every identity draws from its own seeded generator, so a seed gives the same bytes for
@@ -24,6 +28,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ccreid.data.scenes import (
+    Backdrop,
+    frame_background,
+    max_identities_per_camera,
+    occluder,
+    saturated_colour,
+    tracklet_backdrop,
+)
+from ccreid.errors import InputError
 from ccreid.fileio import atomic_write_text, ensure_writable
 from ccreid.parsing import ATR
 
@@ -37,7 +50,7 @@ SKIN_TONES = np.array(
 HAIR_STYLES = ("short", "medium", "long", "bun", "buzz")
 CAMERAS = (1, 2, 3, 4)
 COMPLETE_MARKER = ".synthetic.json"
-GENERATOR_VERSION = 2  # bump when the drawing changes: an existing set is then redrawn
+GENERATOR_VERSION = 3  # bump when the drawing changes: an existing set is then redrawn
 
 
 @dataclass(frozen=True)
@@ -48,16 +61,26 @@ class SyntheticConfig:
     test_ids: int = 50
     images_per_camera: int = 4
     queries_per_camera: int = 1
+    test_images_per_camera: int | None = None  # None: images_per_camera
     outfit_pool: int = 150
     height: int = 128
     width: int = 64
     seed: int = 0
 
+    def images_per_camera_of(self, split: str) -> int:
+        if split != "train" and self.test_images_per_camera is not None:
+            return self.test_images_per_camera
+        return self.images_per_camera
+
+    @property
+    def num_images(self) -> int:
+        per_id = self.train_ids * self.images_per_camera_of("train")
+        return (per_id + self.test_ids * self.images_per_camera_of("test")) * len(CAMERAS)
+
 
 @dataclass(frozen=True)
 class Camera:
-    background: np.ndarray
-    floor: np.ndarray
+    index: int
     scale: tuple[float, float]
     offset: float
     gain: np.ndarray
@@ -97,21 +120,13 @@ class Outfit:
     bag: bool
 
 
-def _colour(rng: np.random.Generator, sat: tuple[float, float] = (0.55, 1.0)) -> np.ndarray:
-    h, s, v = rng.random(), rng.uniform(*sat), rng.uniform(0.45, 1.0)
-    k = (np.array([5, 3, 1]) + h * 6) % 6
-    rgb = v - v * s * np.clip(np.minimum(k, 4 - k), 0, 1)
-    return (rgb * 255).astype(np.float32)
-
-
 @lru_cache(maxsize=4)
 def make_cameras(seed: int) -> dict[int, Camera]:
     rng = np.random.default_rng([seed, 10_000])
     cams = {}
     for i, cam in enumerate(CAMERAS):
         cams[cam] = Camera(
-            background=_colour(rng, (0.1, 0.4)) * 0.8,
-            floor=_colour(rng, (0.05, 0.3)) * 0.6,
+            index=cam,
             scale=((0.70, 0.82), (0.78, 0.90), (0.82, 0.95), (0.72, 0.86))[i],
             offset=(-4.0, 2.0, 5.0, -1.0)[i],
             gain=rng.uniform(0.8, 1.15, 3).astype(np.float32),
@@ -129,11 +144,11 @@ def make_outfits(n: int, seed: int) -> list[Outfit]:
         outfits.append(
             Outfit(
                 kind="dress" if rng.random() < 0.15 else "separates",
-                top=_colour(rng), top2=_colour(rng), top_pattern=int(rng.integers(0, 4)),
+                top=saturated_colour(rng), top2=saturated_colour(rng), top_pattern=int(rng.integers(0, 4)),
                 long_sleeves=bool(rng.random() < 0.5),
                 bottom_kind=str(rng.choice(["pants", "pants", "shorts", "skirt"])),
-                bottom=_colour(rng), bottom2=_colour(rng), bottom_striped=bool(rng.random() < 0.25),
-                shoes=_colour(rng, (0.0, 0.5)) * 0.6, belt=bool(rng.random() < 0.3),
+                bottom=saturated_colour(rng), bottom2=saturated_colour(rng), bottom_striped=bool(rng.random() < 0.25),
+                shoes=saturated_colour(rng, (0.0, 0.5)) * 0.6, belt=bool(rng.random() < 0.3),
                 scarf=bool(rng.random() < 0.15), bag=bool(rng.random() < 0.2),
             )
         )  # fmt: skip
@@ -146,7 +161,7 @@ def make_identities(n: int, seed: int) -> list[Identity]:
     rng = np.random.default_rng([seed, 30_000])
     combos = len(HAIR_COLOURS) * len(HAIR_STYLES) * len(SKIN_TONES)
     if n > combos:
-        raise ValueError(f"at most {combos} identities have distinct head cues; asked for {n}")
+        raise InputError(f"at most {combos} identities have distinct head cues; asked for {n}")
     picks = rng.permutation(combos)[:n]
     ids = []
     for c in picks:
@@ -209,14 +224,17 @@ class Canvas:
 
 
 def draw_person(
-    canvas: Canvas, ident: Identity, outfit: Outfit, cam: Camera, rng: np.random.Generator
+    canvas: Canvas, ident: Identity, outfit: Outfit, backdrop: Backdrop, rng: np.random.Generator
 ) -> dict[str, float]:
-    """Draw the ATR label map of one person; returns the geometry needed to colour it."""
+    """Draw the ATR label map of one person; returns the geometry needed to colour it.
+
+    Size and position are the tracklet's (``backdrop``) with a little jitter per frame.
+    """
     H, W = canvas.h, canvas.w
-    fh = H * rng.uniform(*cam.scale)
+    fh = H * backdrop.scale * rng.uniform(0.97, 1.03)
     feet = H * rng.uniform(0.95, 0.99)
     top = feet - fh
-    cx = W / 2 + cam.offset + rng.normal(0, 2.0)
+    cx = W / 2 + backdrop.offset + rng.normal(0, 1.0)
     head_h = ident.head * fh
     head_w = head_h * ident.head_aspect
     head_cy = top + head_h / 2
@@ -304,25 +322,12 @@ def _stripes(height: int, width: int) -> dict[int, np.ndarray]:
             4: (xx // 3) % 2 == 0}  # fmt: skip
 
 
-def _scene(cam: Camera, height: int, width: int) -> np.ndarray:
-    """The camera's empty scene: a wall with a vertical gradient and a floor (cached)."""
-    key = (id(cam), height, width)
-    if key not in _SCENES:
-        yy, _ = _grid(height, width)
-        shade = (0.75 + 0.5 * yy / height)[..., None]
-        floor = (yy >= int(height * 0.78))[..., None]
-        _SCENES[key] = np.where(floor, cam.floor, cam.background * shade).astype(np.float32)
-    return _SCENES[key]
-
-
-_SCENES: dict[tuple[int, int, int], np.ndarray] = {}
-
-
 def render(
     labels: np.ndarray, ident: Identity, outfit: Outfit, cam: Camera, geom: dict[str, float],
-    rng: np.random.Generator,
+    background: np.ndarray, rng: np.random.Generator,
 ) -> np.ndarray:  # fmt: skip
-    """Colour a label map: body colours by identity, clothes by outfit, scene by camera."""
+    """Colour a label map: body colours by identity, clothes by outfit; label-0 pixels show
+    ``background`` (the frame's piece of the camera's scene)."""
     H, W = labels.shape
     palette = np.zeros((len(ATR.labels), 3), dtype=np.float32)
     skin, hair = SKIN_TONES[ident.skin], HAIR_COLOURS[ident.hair_colour]
@@ -356,13 +361,7 @@ def render(
     for ex in (int(geom["cx"] - geom["rx"] * 0.4), int(geom["cx"] + geom["rx"] * 0.4)):
         if 0 <= ey < H and 0 <= ex < W and labels[ey, ex] == L["face"]:
             img[ey, ex] = (30, 20, 20)
-    # Scene: wall with a vertical gradient, floor, one clutter block.
-    floor_y = int(H * 0.78)
-    scene = _scene(cam, H, W).copy()
-    bx = int(rng.integers(0, W - 8))
-    by = int(rng.integers(0, floor_y - 10))
-    scene[by : by + 10, bx : bx + 8] = cam.floor * 1.4 + 20
-    img = np.where((labels == 0)[..., None], scene, img)
+    img = np.where((labels == 0)[..., None], background, img)
     img *= cam.gain * np.float32(rng.uniform(0.85, 1.15))
     if cam.blur > 0:  # mix each pixel with its 4 neighbours (edges use fewer)
         near = np.zeros_like(img)
@@ -385,31 +384,51 @@ def _noise_bank(height: int, width: int, size: int = 32) -> np.ndarray:
 def _assign_outfits(
     n_ids: int, pool: list[int], rng: np.random.Generator, shared: bool
 ) -> list[list[int]]:
-    """2-3 outfits per person. ``shared``: each outfit goes to two people (impostors)."""
+    """2-3 outfits per person. ``shared``: every outfit is worn by exactly two people
+    (same-outfit impostors); the outfit slots are paired across distinct people."""
     counts = rng.choice([2, 3], size=n_ids, p=[0.6, 0.4])
     if not shared:
         return [list(rng.choice(pool, c, replace=False)) for c in counts]
-    slots = int(counts.sum())
-    chosen = rng.choice(pool, (slots + 1) // 2, replace=False)
-    deck = list(rng.permutation(np.repeat(chosen, 2)))
-    out = []
-    for c in counts:
-        mine: list[int] = []
-        for _ in range(int(c)):
-            pick = next((o for o in deck if o not in mine), None)
-            if pick is None:  # deck exhausted or only duplicates left: draw a fresh outfit
-                pick = int(rng.choice([o for o in pool if o not in mine]))
-            else:
-                deck.remove(pick)
-            mine.append(int(pick))
-        out.append(mine)
-    return out
+    if n_ids < 2:
+        raise InputError("sharing outfits needs at least 2 test identities")
+    if counts.sum() % 2:  # an odd number of slots cannot be paired: one person wears 2
+        counts[int(np.flatnonzero(counts == 3)[0])] = 2
+    slots = np.repeat(np.arange(n_ids), counts)
+    pairs = rng.permutation(slots).reshape(-1, 2)
+    for i in np.flatnonzero(pairs[:, 0] == pairs[:, 1]):  # same person twice: swap with another pair
+        for j in rng.permutation(len(pairs)):
+            a, b = pairs[i, 1], pairs[j, 0]
+            if a not in pairs[j] and b not in pairs[i]:
+                pairs[i, 1], pairs[j, 0] = b, a
+                break
+    outfits = rng.choice(pool, len(pairs), replace=False)
+    out: list[list[int]] = [[] for _ in range(n_ids)]
+    for outfit, (a, b) in zip(outfits, pairs, strict=True):
+        out[int(a)].append(int(outfit))
+        out[int(b)].append(int(outfit))
+    return [[int(x) for x in rng.permutation(o)] for o in out]
 
 
 def _camera_outfits(outfits: list[int], rng: np.random.Generator) -> dict[int, int]:
     """Cameras 2 and 3 share outfit 0, camera 4 wears outfit 1, camera 1 outfit 2 or any."""
     cam1 = outfits[2] if len(outfits) > 2 else outfits[int(rng.integers(0, 2))]
     return {1: cam1, 2: outfits[0], 3: outfits[0], 4: outfits[1]}
+
+
+def draw_frame(
+    cfg: SyntheticConfig, ident: Identity, outfit: Outfit, cam: Camera, backdrop: Backdrop,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """One frame of a tracklet: the uint8 image and its exact ATR label map."""
+    canvas = Canvas(cfg.height, cfg.width)
+    geom = draw_person(canvas, ident, outfit, backdrop, rng)
+    background, _ = frame_background(cfg.seed, cam.index, backdrop, cfg.height, cfg.width, rng)
+    occ = occluder(cfg.height, cfg.width, rng)
+    if occ is not None:  # in front of the legs: background in the image and in the labels
+        (y0, y1, x0, x1), colour = occ
+        background[y0:y1, x0:x1] = colour
+        canvas.labels[y0:y1, x0:x1] = 0
+    return render(canvas.labels, ident, outfit, cam, geom, background, rng), canvas.labels
 
 
 def _render_identity(job: dict) -> int:
@@ -421,15 +440,15 @@ def _render_identity(job: dict) -> int:
     out, masks = Path(job["out"]), Path(job["masks"])
     n = 0
     for cam, outfit_id in sorted(job["cam_outfits"].items()):
-        for k in range(cfg.images_per_camera):
+        backdrop = tracklet_backdrop(cfg.seed, job["index"], cam, cfg.height, cfg.width,
+                                     cams[cam].scale, cams[cam].offset)  # fmt: skip
+        for k in range(cfg.images_per_camera_of(job["split"])):
             split = job["split"] if job["split"] == "train" else (
                 "query" if k < cfg.queries_per_camera else "gallery")  # fmt: skip
-            canvas = Canvas(cfg.height, cfg.width)
-            geom = draw_person(canvas, ident, outfits[outfit_id], cams[cam], rng)
-            image = render(canvas.labels, ident, outfits[outfit_id], cams[cam], geom, rng)
+            image, labels = draw_frame(cfg, ident, outfits[outfit_id], cams[cam], backdrop, rng)
             name = f"{job['pid']:04d}-{cam}-{outfit_id:03d}-{k:02d}"
             Image.fromarray(image).save(out / split / f"{name}.jpg", quality=92)
-            Image.fromarray(canvas.labels).save(masks / split / f"{name}.png", compress_level=0)
+            Image.fromarray(labels).save(masks / split / f"{name}.png", compress_level=0)
             n += 1
     return n
 
@@ -452,10 +471,19 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     stamp = {"generator": GENERATOR_VERSION, **asdict(cfg)}
     if marker.exists() and json.loads(marker.read_text()) == stamp:
         return out
-    if cfg.train_ids < 1 or cfg.test_ids < 1 or cfg.images_per_camera <= cfg.queries_per_camera:
-        raise ValueError(f"invalid synthetic config {cfg}")
+    if (
+        cfg.train_ids < 1
+        or cfg.test_ids < 1
+        or cfg.images_per_camera_of("test") <= cfg.queries_per_camera
+    ):
+        raise InputError(f"invalid synthetic config {cfg}")
+    if cfg.train_ids + cfg.test_ids > max_identities_per_camera(cfg.width):
+        raise InputError(
+            f"at most {max_identities_per_camera(cfg.width)} identities fit distinct scene crops "
+            f"at width {cfg.width}; asked for {cfg.train_ids + cfg.test_ids}"
+        )
     if cfg.outfit_pool < min_outfit_pool(cfg.test_ids):
-        raise ValueError(
+        raise InputError(
             f"outfit_pool={cfg.outfit_pool} is too small for {cfg.test_ids} test identities: "
             f"use at least {min_outfit_pool(cfg.test_ids)}"
         )

@@ -16,12 +16,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ccreid.errors import CCReIDError
 from ccreid.fileio import atomic_write
 
 FORMAT = "ccreid-checkpoint-1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CCReIDError, ValueError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 

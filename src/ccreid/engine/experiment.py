@@ -32,6 +32,7 @@ from ccreid.engine.checkpoint import CheckpointError, load_checkpoint, load_mode
 from ccreid.engine.distributed import barrier, init_distributed
 from ccreid.engine.inference import InferenceOptions, evaluate_all
 from ccreid.engine.precision import default_device, resolve_dtype
+from ccreid.engine.probes import attention_probe
 from ccreid.engine.trainer import EpochLog, Trainer
 from ccreid.evaluation import RetrievalResult
 from ccreid.fileio import atomic_write_text, ensure_writable
@@ -187,13 +188,18 @@ def run_training(
         results = evaluate_all(model, data.eval_sets, opts, dist_info, rerank=cfg.eval.rerank)
         return {k: r.summary() for k, r in results.items()}
 
+    probe = None
+    if model.needs_mask and hasattr(model.attention, "last_attention"):
+        es = next(iter(data.eval_sets.values()))
+        picks = es.gallery[:: max(1, len(es.gallery) // 64)][:64]
+        probe = attention_probe(model, picks, opts)
     meta = {"config": to_yaml(cfg), "num_classes": data.num_train_pids, "dataset": data.name}
     trainer = Trainer(
         model=model, objective=ReIDObjective(**A.objective_kwargs(cfg)), optimizer=optimizer,
         scheduler=scheduler, loader=loader, sampler=sampler, device=device, dtype=dtype,
         cre=cfg.train.cre, run_dir=run_dir, meta=meta, dist_info=dist_info,
         channels_last=cfg.train.channels_last, max_steps=cfg.train.max_steps_per_epoch,
-        evaluate=evaluate, eval_every=cfg.train.eval_every,
+        evaluate=evaluate, probe=probe, eval_every=cfg.train.eval_every,
         primary_metric="cc" if "cc" in data.eval_sets else None, progress=progress,
         seed=cfg.train.seed, normalize=InputNormalizer.of(A.augment_config(cfg)),
     )  # fmt: skip

@@ -14,6 +14,7 @@ from ccreid.config import load_config
 from ccreid.data import Sample, load_dataset
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
+from ccreid.errors import InputError
 from ccreid.fileio import atomic_write, atomic_write_text, ensure_parent
 
 
@@ -23,7 +24,7 @@ def select_split(data, split: str) -> list[Sample]:
     setting, _, side = split.partition("/")
     if setting not in data.eval_sets or side not in ("query", "gallery"):
         known = ["train"] + [f"{s}/{w}" for s in data.eval_sets for w in ("query", "gallery")]
-        raise ValueError(f"unknown split {split!r}; known: {', '.join(known)}")
+        raise InputError(f"unknown split {split!r}; known: {', '.join(known)}")
     return getattr(data.eval_sets[setting], side)
 
 
@@ -41,7 +42,7 @@ def write_features(out: Path, features: torch.Tensor, samples: list[Sample]) -> 
 
         atomic_write(out, lambda tmp: save_file({"features": features.contiguous()}, str(tmp)))
     else:
-        raise ValueError(f"output {out} must end in .safetensors or .npy")
+        raise InputError(f"output {out} must end in .safetensors or .npy")
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["path", "pid", "camid", "clothes"])

@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import contextlib
+import platform
+from functools import lru_cache
 from pathlib import Path
 
 import torch
 
 
+@lru_cache(maxsize=1)
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (empty where /proc/cpuinfo is absent)."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_model() -> str:
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def cpu_has_fast_bf16() -> bool:
     """True when the CPU has native bf16 (AVX512-BF16 or AMX): elsewhere bf16 autocast is
     emulated and measured 15-20x *slower* than fp32 (AVX2 EPYC, ResNet-18 training)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype | None:

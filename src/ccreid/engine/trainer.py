@@ -20,11 +20,12 @@ from ccreid.engine.checkpoint import Checkpoint, save_checkpoint
 from ccreid.engine.distributed import DistInfo
 from ccreid.engine.memory import release_freed_memory
 from ccreid.engine.precision import autocast
+from ccreid.errors import CCReIDError
 from ccreid.losses import LossTerms, ReIDObjective
 from ccreid.models import ReIDModel
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(CCReIDError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
@@ -45,11 +46,12 @@ class EpochLog:
     lr: float
     images_per_s: float
     seconds: float
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # per eval set
+    probes: dict[str, dict[str, float]] = field(default_factory=dict)  # e.g. BSGA attention
 
     def flat(self) -> dict[str, Any]:
-        row = {k: v for k, v in self.__dict__.items() if k != "metrics"}
-        for name, m in self.metrics.items():
+        row = {k: v for k, v in self.__dict__.items() if k not in ("metrics", "probes")}
+        for name, m in {**self.metrics, **self.probes}.items():
             row.update({f"{name}/{k}": v for k, v in m.items()})
         return row
 
@@ -89,6 +91,7 @@ class Trainer:
     channels_last: bool = True
     max_steps: int | None = None
     evaluate: Callable[[], dict[str, dict[str, float]]] | None = None
+    probe: Callable[[], dict[str, dict[str, float]]] | None = None  # every epoch, cheap
     eval_every: int = 1
     primary_metric: str | None = None
     on_epoch: Callable[[EpochLog], None] | None = None
@@ -209,6 +212,7 @@ class Trainer:
                     if score is not None and score > self.best_score:
                         self.best_score = score
                         self._checkpoint("best", epoch + 1, log.metrics)
+                log.probes = self.probe() if self.probe is not None else {}
                 self._checkpoint("last", epoch + 1, log.metrics)
                 logs.append(log)
                 if self.on_epoch:

@@ -1,6 +1,13 @@
 """Re-ID models: ResNet + attention slot (BSGA, SE, CBAM, ECA) + BNNeck."""
 
-from ccreid.models.attention import ATTENTIONS, BSGA, CBAM, ECA, SqueezeExcitation
+from ccreid.models.attention import (
+    ATTENTIONS,
+    BSGA,
+    CBAM,
+    ECA,
+    SqueezeExcitation,
+    attention_region_means,
+)
 from ccreid.models.reid_model import (
     BACKBONES,
     ModelOutput,
@@ -18,6 +25,7 @@ __all__ = [
     "ModelOutput",
     "ReIDModel",
     "SqueezeExcitation",
+    "attention_region_means",
     "build_model",
     "load_backbone_weights",
 ]

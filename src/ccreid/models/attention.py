@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ccreid.errors import InputError
 from ccreid.registry import Registry
 
 
@@ -42,11 +43,22 @@ class BSGA(nn.Module):
     The two 7x7 convolutions on the mask are separate unless ``share_mask_conv``.
     Biases are kept: without them ``conv(M')`` is 0 on empty background and the map is
     stuck at 0.5 there.
+
+    ``init="body_prior"`` starts the map where the paper says it ends (higher on the body):
+    the mask convolutions average (weights 1/k^2, bias 0, so conv(M') is ~1 on the body
+    and ~0 away from it) and the attention convolution gets bias ``BODY_PRIOR_BIAS``, so
+    A_f starts near sigmoid(bias) on the body and 0.5 on the background. The formula is
+    unchanged; ``init="default"`` is PyTorch's initialisation.
     """
 
     needs_mask = True
+    options = ("share_mask_conv", "init")
+    BODY_PRIOR_BIAS = 2.0
 
-    def __init__(self, channels: int, kernel_size: int = 7, share_mask_conv: bool = False) -> None:
+    def __init__(
+        self, channels: int, kernel_size: int = 7, share_mask_conv: bool = False,
+        init: str = "default",
+    ) -> None:  # fmt: skip
         super().__init__()
         pad = kernel_size // 2
         self.reduce = nn.Conv2d(channels, 2, kernel_size, padding=pad)
@@ -56,26 +68,57 @@ class BSGA(nn.Module):
             self.mask_embed if share_mask_conv else nn.Conv2d(1, 1, kernel_size, padding=pad)
         )
         self.last_attention: torch.Tensor | None = None
+        if init == "body_prior":
+            self._body_prior()
+        elif init != "default":
+            raise InputError(f"BSGA init must be 'default' or 'body_prior', got {init!r}")
+
+    @torch.no_grad()
+    def _body_prior(self) -> None:
+        for conv in {self.mask_embed, self.mask_gate}:
+            conv.weight.fill_(1.0 / conv.weight[0, 0].numel())
+            conv.bias.zero_()
+        self.attend.bias.fill_(self.BODY_PRIOR_BIAS)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if mask is None:
-            raise ValueError("BSGA needs the body mask")
+            raise InputError("BSGA needs the body mask")
         if mask.ndim == 3:
             mask = mask.unsqueeze(1)
         if mask.ndim != 4 or mask.shape[0] != x.shape[0] or mask.shape[1] != 1:
-            raise ValueError(
+            raise InputError(
                 f"mask of shape {tuple(mask.shape)} does not fit features {tuple(x.shape)}: "
                 "expected (batch, 1, H, W)"
             )
         if not _tracing() and not torch.all((mask == 0) | (mask == 1)):
-            raise ValueError("BSGA mask values must be 0 or 1")
-        m = F.interpolate(mask.to(x.dtype), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        m = (m >= 0.5).to(x.dtype)
+            raise InputError("BSGA mask values must be 0 or 1")
+        m = resize_mask(mask.to(x.dtype), x.shape[-2:])
         x_c = torch.cat([self.mask_embed(m), self.reduce(x)], dim=1)
         a_f = torch.sigmoid(self.attend(x_c) * self.mask_gate(m))
         if not _tracing():  # kept for visualisation; not part of an exported graph
             self.last_attention = a_f.detach()
         return x * a_f
+
+
+def resize_mask(mask: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """M': bilinear resize of a (B, 1, H, W) body mask to the feature size, kept in {0, 1}."""
+    m = F.interpolate(mask, size=tuple(size), mode="bilinear", align_corners=False)
+    return (m >= 0.5).to(mask.dtype)
+
+
+def attention_region_means(attention: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """Mean of a (B, 1, h, w) attention map on body and on background pixels of M'.
+
+    The paper says BSGA's map ends "higher on the body shape, lower on the background":
+    these two numbers say whether a trained model does.
+    """
+    m = resize_mask(mask.float().reshape(len(mask), 1, *mask.shape[-2:]), attention.shape[-2:])
+    a = attention.float()
+    body, background = m.sum(), (1 - m).sum()
+    return {
+        "body": float((a * m).sum() / body) if body > 0 else float("nan"),
+        "background": float((a * (1 - m)).sum() / background) if background > 0 else float("nan"),
+    }
 
 
 @ATTENTIONS.register("se")

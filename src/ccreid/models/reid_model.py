@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
+from ccreid.errors import InputError, UnknownNameError
 from ccreid.models.attention import ATTENTIONS
 
 BACKBONES = {"resnet18": 128, "resnet34": 128, "resnet50": 512}  # layer2 output channels
@@ -56,7 +57,7 @@ class ReIDModel(nn.Module):
             return masks
         if self.mask_policy == "ones":
             return images.new_ones(images.shape[0], 1, *images.shape[-2:])
-        raise ValueError(
+        raise InputError(
             "this model's attention needs body masks; pass masks= (or mask_policy='ones')"
         )
 
@@ -77,7 +78,7 @@ class ReIDModel(nn.Module):
 
 def _backbone(name: str, pretrained: bool, last_stride: int) -> nn.Module:
     if name not in BACKBONES:
-        raise KeyError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
+        raise UnknownNameError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
     weights = "DEFAULT" if pretrained else None
     net = getattr(torchvision.models, name)(weights=weights)
     if last_stride == 1:
@@ -87,7 +88,7 @@ def _backbone(name: str, pretrained: bool, last_stride: int) -> nn.Module:
         if block.downsample is not None:
             block.downsample[0].stride = (1, 1)
     elif last_stride != 2:
-        raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+        raise InputError(f"last_stride must be 1 or 2, got {last_stride}")
     net.fc = nn.Identity()
     return net
 
@@ -101,15 +102,20 @@ def build_model(
     weights_path: str | Path | None = None,
     mask_policy: MaskPolicy = "require",
     share_mask_conv: bool = False,
+    bsga_init: str = "body_prior",
 ) -> ReIDModel:
     """A re-ID model. ``pretrained`` loads torchvision's ImageNet weights (downloads);
-    ``weights_path`` loads a local torchvision-compatible backbone state dict instead."""
+    ``weights_path`` loads a local torchvision-compatible backbone state dict instead.
+    ``share_mask_conv`` and ``bsga_init`` go to attention modules that declare them."""
     net = _backbone(backbone, pretrained, last_stride)
     if weights_path is not None:
         load_backbone_weights(net, weights_path)
     channels = BACKBONES[backbone]
-    kwargs = {"share_mask_conv": share_mask_conv} if attention == "bsga" else {}
-    attn = ATTENTIONS.get(attention)(channels, **kwargs)
+    attn_cls = ATTENTIONS.get(attention)
+    given = {"share_mask_conv": share_mask_conv, "init": bsga_init}
+    attn = attn_cls(
+        channels, **{k: v for k, v in given.items() if k in getattr(attn_cls, "options", ())}
+    )
     feature_dim = 2048 if backbone == "resnet50" else 512
     return ReIDModel(net, attn, feature_dim, num_classes, mask_policy)
 
@@ -126,4 +132,4 @@ def load_backbone_weights(net: nn.Module, path: str | Path) -> None:
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+        raise InputError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")

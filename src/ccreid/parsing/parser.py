@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from ccreid.errors import CCReIDError, require
 from ccreid.fileio import atomic_write, ensure_writable
 from ccreid.parsing.schemas import ATR, LIP, ParsingSchema, get_schema, normalise_label_name
 
@@ -29,7 +30,7 @@ LIP_TO_ATR = {
 }  # fmt: skip
 
 
-class ParserLabelError(ValueError):
+class ParserLabelError(CCReIDError, ValueError):
     """The parser's labels do not match the requested schema."""
 
 
@@ -76,7 +77,8 @@ class SegFormerParser:
 
     def __init__(self, model: str = DEFAULT_MODEL, schema: str = "atr", device: str = "cpu",
                  bf16: bool = False, input_size: tuple[int, int] = (512, 512)) -> None:  # fmt: skip
-        from transformers import AutoModelForSemanticSegmentation
+        transformers = require("transformers", "parse", "the SegFormer parser")
+        AutoModelForSemanticSegmentation = transformers.AutoModelForSemanticSegmentation  # noqa: N806
 
         self.schema = get_schema(schema)
         self.model = AutoModelForSemanticSegmentation.from_pretrained(model).to(device).eval()

@@ -8,6 +8,8 @@ from enum import IntEnum
 import numpy as np
 import torch
 
+from ccreid.errors import InputError, UnknownNameError
+
 
 class Part(IntEnum):
     """The 7 merged parts of the paper (Sec. 3.1)."""
@@ -35,7 +37,7 @@ class ParsingSchema:
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.to_part):
-            raise ValueError(
+            raise InputError(
                 f"schema {self.name}: {len(self.labels)} labels, {len(self.to_part)} parts"
             )
 
@@ -84,7 +86,9 @@ def get_schema(name: str) -> ParsingSchema:
     try:
         return SCHEMAS[name.lower()]
     except KeyError:
-        raise KeyError(f"unknown parsing schema {name!r}; known: {', '.join(SCHEMAS)}") from None
+        raise UnknownNameError(
+            f"unknown parsing schema {name!r}; known: {', '.join(SCHEMAS)}"
+        ) from None
 
 
 def normalise_label_name(name: str) -> str:
@@ -101,12 +105,12 @@ def to_parts(labels: np.ndarray, schema: ParsingSchema | str = ATR) -> np.ndarra
     labels = np.asarray(labels)
     if labels.dtype != np.uint8:
         if labels.size and (labels.min() < 0 or labels.max() > 255):
-            raise ValueError(f"labels outside 0..255 for schema {schema.name}")
+            raise InputError(f"labels outside 0..255 for schema {schema.name}")
         labels = labels.astype(np.uint8)
     parts = schema.lookup_table()[labels]
     if labels.size and parts.max() == 255:
         bad = sorted(set(np.unique(labels[parts == 255]).tolist()))
-        raise ValueError(
+        raise InputError(
             f"labels {bad} are outside the {schema.name} schema (0..{schema.num_labels - 1})"
         )
     return parts
@@ -135,10 +139,10 @@ def erase_clothes(image: np.ndarray | torch.Tensor, parts: np.ndarray | torch.Te
     erase = clothes_mask(parts)
     if isinstance(image, np.ndarray):
         if image.shape[:2] != erase.shape:
-            raise ValueError(f"image {image.shape[:2]} and parts {erase.shape} differ in size")
+            raise InputError(f"image {image.shape[:2]} and parts {erase.shape} differ in size")
         return np.where(erase[..., None], np.zeros((), image.dtype), image)
     if image.shape[-2:] != erase.shape[-2:]:
-        raise ValueError(
+        raise InputError(
             f"image {tuple(image.shape[-2:])} and parts {tuple(erase.shape[-2:])} differ in size"
         )
     return image.masked_fill(erase.unsqueeze(-3), 0)

@@ -13,12 +13,13 @@ from torch import nn
 
 from ccreid.config import adapter as A
 from ccreid.engine.experiment import load_trained_model
+from ccreid.errors import CCReIDError, require
 from ccreid.fileio import atomic_write, ensure_parent
 
 MAX_ABS_DIFF = 1e-3
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(CCReIDError, RuntimeError):
     """ONNX Runtime's output differs from PyTorch's by more than the tolerance."""
 
 
@@ -44,8 +45,9 @@ def export_onnx(
     checkpoint: str | Path, out: str | Path, opset: int = 18, batch: int = 2, seed: int = 0
 ) -> ExportReport:
     """Write ``out`` and return the largest |ONNX - PyTorch| on random inputs (dynamic batch)."""
-    import onnx
-    import onnxruntime as ort
+    onnx = require("onnx", "export", "ONNX export")
+    ort = require("onnxruntime", "export", "checking an ONNX export")
+    require("onnxscript", "export", "ONNX export")
 
     out = Path(out)
     ensure_parent(out)

@@ -14,16 +14,25 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
 
+from ccreid.errors import CCReIDError, InputError, require
 from ccreid.fileio import atomic_write, atomic_write_text, ensure_writable
+
+if TYPE_CHECKING:
+    import faiss
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
 
 
-class RetrievalIndexError(ValueError):
+def _faiss():
+    """FAISS is the ``ccreid[retrieval]`` extra: imported when an index is touched."""
+    return require("faiss", "retrieval", "a gallery index")
+
+
+class RetrievalIndexError(CCReIDError, ValueError):
     """An index folder that does not fit the request (dimension, model, kind)."""
 
 
@@ -48,6 +57,7 @@ def fingerprint(checkpoint: Path) -> str:
 
 def make_index(dim: int, kind: str = "flat", nlist: int = 1024, hnsw_m: int = 32) -> faiss.Index:
     """Exact inner product, or IVF / HNSW for galleries of millions (approximate)."""
+    faiss = _faiss()
     if kind == "flat":
         return faiss.IndexFlatIP(dim)
     if kind == "ivf":
@@ -56,7 +66,7 @@ def make_index(dim: int, kind: str = "flat", nlist: int = 1024, hnsw_m: int = 32
         index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = 128
         return index
-    raise ValueError(f"unknown index kind {kind!r}; expected one of {INDEX_KINDS}")
+    raise InputError(f"unknown index kind {kind!r}; expected one of {INDEX_KINDS}")
 
 
 def _normalised(features: np.ndarray) -> np.ndarray:
@@ -107,7 +117,7 @@ class GalleryIndex:
 
     def save(self, folder: Path) -> None:
         ensure_writable(folder)
-        atomic_write(folder / "index.faiss", lambda tmp: faiss.write_index(self.index, str(tmp)))
+        atomic_write(folder / "index.faiss", lambda tmp: _faiss().write_index(self.index, str(tmp)))
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=["path", "pid", "camid", "clothes"])
         writer.writeheader()
@@ -126,7 +136,7 @@ class GalleryIndex:
         with (folder / "meta.csv").open(newline="") as fh:
             rows = [{"path": r["path"], "pid": int(r["pid"]), "camid": int(r["camid"]), "clothes": int(r["clothes"])}
                     for r in csv.DictReader(fh)]  # fmt: skip
-        index = faiss.read_index(str(folder / "index.faiss"))
+        index = _faiss().read_index(str(folder / "index.faiss"))
         if index.ntotal != len(rows):
             raise RetrievalIndexError(
                 f"{folder}: index holds {index.ntotal} vectors but meta.csv {len(rows)} rows"

@@ -11,6 +11,7 @@ from ccreid.data import Sample
 from ccreid.data.base import DatasetError
 from ccreid.engine.experiment import inference_options, load_trained_model
 from ccreid.engine.inference import extract_features
+from ccreid.errors import InputError
 from ccreid.fileio import ensure_writable
 from ccreid.parsing.parser import iter_images
 from ccreid.retrieval.index import GalleryIndex, Hit, RetrievalIndexError, fingerprint
@@ -45,7 +46,7 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
 def embed(checkpoint: Path, samples: list[Sample]) -> np.ndarray:
     model, cfg = load_trained_model(checkpoint, torch.device("cpu"))
     if model.needs_mask and any(s.mask is None for s in samples):
-        raise ValueError(f"{checkpoint} uses BSGA: give the parsing masks with --mask-root")
+        raise InputError(f"{checkpoint} uses BSGA: give the parsing masks with --mask-root")
     return extract_features(model, samples, inference_options(cfg, torch.device("cpu"))).numpy()
 
 

@@ -53,8 +53,11 @@ def _attention(run_dir: Path, data: ReIDData, count: int) -> tuple[list, list, l
 def build_report(
     runs: dict[str, Path], out_dir: Path, data: ReIDData | None = None, title: str = "ccreid report",
     intro: str = "", notes: list[str] | None = None, num_queries: int = 4,
+    extra_tables: list[tuple[str, list[str], list[list[str]]]] | None = None,
 ) -> tuple[Path, Path]:  # fmt: skip
-    """Results table, training curves, ranked lists (first vs last run), attention, CRE."""
+    """Results table, training curves, ranked lists (first vs last run), attention, CRE.
+
+    ``extra_tables`` (caption, header, rows) come first, e.g. a demo's mean over seeds."""
     for run in runs.values():
         if not (run / "config.yaml").is_file():
             raise FileNotFoundError(f"{run} is not a run folder of `ccreid train` (no config.yaml)")
@@ -65,6 +68,7 @@ def build_report(
     first_cfg = next(iter(configs.values()))
     data = data or load_dataset(**A.dataset_kwargs(first_cfg))
     report = Report(title, intro, notes=list(notes or []))
+    report.tables.extend(extra_tables or [])
     header = ["variant"] + [f"{s} {m}" for s in SETTINGS for m in ("top-1", "top-5", "mAP")]
     rows, curves = [], {}
     for name, run in runs.items():
@@ -78,7 +82,9 @@ def build_report(
             ]
         )
         curves[name] = json.loads((run / "metrics.json").read_text())
-    report.tables.append(("Results (%)", header, rows))
+    report.tables.append(
+        (f"Results (%) of {', '.join(runs)}: {runs[next(iter(runs))].parent}", header, rows)
+    )
     setting = "cc" if "cc" in data.eval_sets else next(iter(data.eval_sets))
     report.figures.append(
         ("Training curves", training_curves(curves, out_dir / "curves.png", f"{setting}/mAP"))

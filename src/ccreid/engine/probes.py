@@ -1,0 +1,39 @@
+"""Cheap measurements of a model during training, on a fixed handful of test images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ccreid.data import InputNormalizer, ReIDImageDataset, Sample
+from ccreid.engine.inference import InferenceOptions
+from ccreid.engine.precision import autocast
+from ccreid.models import ReIDModel, attention_region_means
+
+Probe = Callable[[], dict[str, dict[str, float]]]
+
+
+def attention_probe(model: ReIDModel, samples: list[Sample], opts: InferenceOptions) -> Probe:
+    """Mean BSGA attention on body and background pixels of ``samples`` (decoded once).
+
+    Runs in eval mode (BatchNorm statistics untouched) and consumes no random numbers, so
+    probing never changes what training draws next.
+    """
+    dataset = ReIDImageDataset(samples, opts.augment, masks=True, schema=opts.schema)
+    items = [dataset[i] for i in range(len(dataset))]
+    images = InputNormalizer.of(opts.augment)(
+        torch.stack([it.image for it in items]), opts.device, opts.channels_last
+    )
+    masks = torch.stack([it.mask for it in items]).to(opts.device).float()
+
+    @torch.no_grad()
+    def probe() -> dict[str, dict[str, float]]:
+        was_training = model.training
+        model.eval()
+        with autocast(opts.device, opts.dtype):
+            model(images, masks)
+        model.train(was_training)
+        return {"bsga": attention_region_means(model.attention.last_attention, masks)}
+
+    return probe
