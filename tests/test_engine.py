@@ -29,24 +29,65 @@ def test_train_checkpoint_eval_end_to_end(tiny_synthetic: Path, tmp_path: Path) 
     cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path))
     result = run_training(cfg)
     run = result.run_dir
-    for name in ("config.yaml", "metrics.csv", "metrics.json", "results.md", "checkpoints/last.safetensors",
-                 "checkpoints/best.safetensors"):  # fmt: skip
+    for name in ("config.yaml", "metrics.csv", "metrics.json", "results.md", "checkpoints/last.safetensors"):  # fmt: skip
         assert (run / name).is_file(), name
+    assert not (run / "checkpoints/best.safetensors").exists()  # no validation set, no "best"
     assert list((run / "tb").iterdir())
     assert set(result.results) == {"general", "sc", "cc"}
     rows = json.loads((run / "metrics.json").read_text())
     assert rows[0]["epoch"] == 1 and "cc/mAP" in rows[0]
+    saved = json.loads((run / "results.json").read_text())
+    assert saved["evaluated"] == {"checkpoint": "last", "epoch": 1}
+    assert "Weights: `last` checkpoint, epoch 1." in (run / "results.md").read_text()
     again = run_evaluation(cfg, run / "checkpoints" / "last.safetensors")
     for name, r in result.results.items():
         assert again[name].mAP == pytest.approx(r.mAP, abs=1e-6)
 
 
+def test_model_selection_never_reads_a_test_image(
+    tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With data.val_ids, ``best`` is chosen on held-out training ids; while training runs
+    (selection included) no query or gallery image is opened."""
+    import ccreid.data.dataset as dataset_module
+    from ccreid.engine.trainer import Trainer
+
+    cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **{"data.val_ids": 2,
+                                                                        "train.epochs": 2}))  # fmt: skip
+    reads, phase = [], {"fitting": False}
+    real_read, real_fit = dataset_module.read_image, Trainer.fit
+
+    def spy_read(path):
+        reads.append((phase["fitting"], str(path)))
+        return real_read(path)
+
+    def spy_fit(self, epochs):
+        phase["fitting"] = True
+        try:
+            return real_fit(self, epochs)
+        finally:
+            phase["fitting"] = False
+
+    monkeypatch.setattr(dataset_module, "read_image", spy_read)
+    monkeypatch.setattr(Trainer, "fit", spy_fit)
+    result = run_training(cfg)
+    during = [p for fitting, p in reads if fitting]
+    assert during and not any("/query/" in p or "/gallery/" in p for p in during)
+    assert any("/query/" in p for fitting, p in reads if not fitting)  # the final evaluation
+    best = load_checkpoint(result.run_dir / "checkpoints/best.safetensors")
+    assert set(best.meta["metrics"]) == {"val"}
+    rows = json.loads((result.run_dir / "metrics.json").read_text())
+    assert "val/mAP" in rows[0] and "cc/mAP" not in rows[0] and "cc/mAP" in rows[-1]
+
+
 def test_resume_gives_the_same_weights(tiny_synthetic: Path, tmp_path: Path) -> None:
+    """With two persistent data workers (the default's kind), 2 epochs in one go equal
+    1 epoch then --resume to 2, bit for bit."""
     extra = {
         "train.epochs": 2,
         "train.max_steps_per_epoch": 2,
         "train.eval_every": 5,
-        "train.deterministic": True,
+        "data.workers": 2,
     }
     straight = load_config(None, tiny_overrides(tiny_synthetic, tmp_path / "a", **extra))
     run_training(straight)
@@ -59,6 +100,35 @@ def test_resume_gives_the_same_weights(tiny_synthetic: Path, tmp_path: Path) -> 
     a = load_checkpoint(tmp_path / "a/tiny/checkpoints/last.safetensors")
     b = load_checkpoint(tmp_path / "b/tiny/checkpoints/last.safetensors")
     assert a.meta["epoch"] == b.meta["epoch"] == 2
+    for k, v in a.model.items():
+        assert torch.equal(v, b.model[k]), k
+
+
+def test_ctrl_c_keeps_last_and_resume_equals_an_uninterrupted_run(
+    tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ccreid.engine.trainer import Trainer
+
+    extra = {"train.epochs": 2, "train.max_steps_per_epoch": 3, "train.eval_every": 5}
+    run_training(load_config(None, tiny_overrides(tiny_synthetic, tmp_path / "a", **extra)))
+    cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path / "b", **extra))
+    original, calls = Trainer.train_step, {"n": 0}
+
+    def interrupted(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:  # epoch 2, step 2
+            raise KeyboardInterrupt
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted)
+    last = tmp_path / "b/tiny/checkpoints/last.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg)
+    assert load_checkpoint(last).meta["epoch"] == 1  # the complete epoch, not mid-epoch weights
+    monkeypatch.setattr(Trainer, "train_step", original)
+    run_training(cfg, resume=True)
+    a = load_checkpoint(tmp_path / "a/tiny/checkpoints/last.safetensors")
+    b = load_checkpoint(last)
     for k, v in a.model.items():
         assert torch.equal(v, b.model[k]), k
 

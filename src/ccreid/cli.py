@@ -230,6 +230,11 @@ def parse(
 
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
+    if to_atr and schema != "lip":
+        raise typer.BadParameter(
+            f"--to-atr converts LIP labels to ATR; the masks are read as --schema {schema}, "
+            "so there is nothing to convert (use --schema lip for SCHP's LIP model)"
+        )
     ensure_writable(out, create=False)  # before loading a model or reading any image
     if from_schp is not None:
         report = import_masks(from_schp, root, out, schema, to_atr)
@@ -404,8 +409,9 @@ def search(
         from ccreid.viz import ranked_lists
 
         gallery = [Sample(h.path, h.pid, h.camid, h.clothes) for hs in hits for h in hs]
-        orders = np.arange(len(gallery)).reshape(len(hits), -1)
-        ranked_lists(samples, gallery, {"search": orders}, plot, top_k=orders.shape[1])
+        bounds = np.cumsum([0, *(len(hs) for hs in hits)])
+        orders = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        ranked_lists(samples, gallery, {"search": orders}, plot, top_k=top_k)
         console.print(f"wrote {plot}")
 
 
@@ -448,7 +454,8 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted")
+        err.print("interrupted (a training run keeps the checkpoint of its last complete epoch: "
+                  "--resume continues from there)")  # fmt: skip
         sys.exit(130)
     except click_error as exc:
         exc.show()

@@ -8,13 +8,21 @@ from ccreid.config.schema import ExperimentConfig
 from ccreid.data import AugmentConfig
 
 
+def attention_needs_mask(cfg: ExperimentConfig) -> bool:
+    """Asked of the attention module itself (its ``needs_mask``), not of its name."""
+    from ccreid.models import ATTENTIONS
+
+    return bool(getattr(ATTENTIONS.get(cfg.model.attention), "needs_mask", False))
+
+
 def needs_masks(cfg: ExperimentConfig) -> bool:
-    return cfg.train.cre or cfg.model.attention == "bsga"
+    return cfg.train.cre or attention_needs_mask(cfg)
 
 
 def dataset_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
     d = cfg.data
-    return {"name": d.name, "root": d.root, "mask_root": d.mask_root, **dict(d.options)}
+    return {"name": d.name, "root": d.root, "mask_root": d.mask_root, "val_ids": d.val_ids,
+            **dict(d.options)}  # fmt: skip
 
 
 def augment_config(cfg: ExperimentConfig) -> AugmentConfig:

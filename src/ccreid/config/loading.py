@@ -100,11 +100,15 @@ def validate(cfg: ExperimentConfig) -> None:
         )
     if not cfg.loss.margin >= 0:
         problems.append(f"loss.margin must be >= 0, got {cfg.loss.margin}")
-    needs_masks = t.cre or cfg.model.attention == "bsga"
-    if needs_masks and d.mask_root is None:
+    from ccreid.config.adapter import needs_masks
+
+    if needs_masks(cfg) and d.mask_root is None:
         problems.append(
-            "data.mask_root is required when train.cre is on or model.attention is bsga"
+            f"data.mask_root is required when train.cre is on or model.attention needs a body "
+            f"mask (train.cre={t.cre}, model.attention={cfg.model.attention})"
         )
+    if d.val_ids < 0:
+        problems.append(f"data.val_ids must be >= 0, got {d.val_ids}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

@@ -25,6 +25,7 @@ class DataConfig:
     flip: float = 0.5
     pad: int = 10
     random_erasing: float = 0.5
+    val_ids: int = 0  # hold out N training ids for model selection (PRCC ships rgb/val)
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific (e.g. single_shot)
 
     @property

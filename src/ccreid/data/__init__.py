@@ -11,7 +11,7 @@ from ccreid.data.base import (
 )
 from ccreid.data.dataset import ImageReadError, ReIDImageDataset, ReIDItem, read_image
 from ccreid.data.records import EvalSet, Sample
-from ccreid.data.samplers import ClothesBalancedSampler, PKSampler
+from ccreid.data.samplers import ClothesBalancedSampler, EpochSeeded, PKSampler, SeededIndex
 from ccreid.data.transforms import AugmentConfig, InputNormalizer
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "ClothesBalancedSampler",
     "DatasetError",
     "DatasetLayout",
+    "EpochSeeded",
     "EvalSet",
     "InputNormalizer",
     "ImageReadError",
@@ -29,6 +30,7 @@ __all__ = [
     "ReIDImageDataset",
     "ReIDItem",
     "Sample",
+    "SeededIndex",
     "load_dataset",
     "read_image",
 ]

@@ -49,6 +49,8 @@ class ReIDData:
     num_train_clothes: int
     pid2clothes: np.ndarray = field(repr=False)  # (num_pids, num_clothes) bool
     skipped: dict[str, int] = field(default_factory=dict)
+    primary_setting: str = "cc"  # the setting a dataset's papers lead with
+    val_set: EvalSet | None = None  # for model selection; never built from test images
 
     def stats(self) -> list[dict[str, object]]:
         """One row per split: identities, images, outfits and cameras."""
@@ -77,6 +79,10 @@ class DatasetLayout(abc.ABC):
     layout_help: str = ""
     #: a sub-folder the root may be given above (e.g. "VC-Clothes")
     default_subdir: str | None = None
+    #: the evaluation setting that papers lead with for this dataset
+    primary_setting: str = "cc"
+    #: splits that are neither training nor test (e.g. PRCC's "val"): no identity check
+    validation_splits: Sequence[str] = ()
 
     def __init__(self, **options: object) -> None:
         if options:
@@ -105,6 +111,10 @@ class DatasetLayout(abc.ABC):
     @abc.abstractmethod
     def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
         """Evaluation sets built from the (labelled) test splits."""
+
+    def validation(self, splits: dict[str, list[Sample]]) -> EvalSet | None:
+        """The dataset's own validation set, if it ships one (PRCC's rgb/val)."""
+        return None
 
 
 class FileNameLayout(DatasetLayout):
@@ -161,11 +171,13 @@ def _refuse_escaping_links(raw: dict[str, list[RawSample]], root: Path) -> None:
                 raise DatasetError(f"{r.path} is a symlink to {r.path.resolve()}, outside {root}")
 
 
-def _refuse_shared_identities(raw: dict[str, list[RawSample]], name: str) -> None:
+def _refuse_shared_identities(
+    raw: dict[str, list[RawSample]], name: str, validation_splits: Sequence[str] = ()
+) -> None:
     """Training identities must not appear in a test split: that would leak the answer."""
     train_ids = {r.pid for r in raw["train"]}
     for split, items in raw.items():
-        if split == "train":
+        if split == "train" or split in validation_splits:
             continue
         shared = sorted(train_ids & {r.pid for r in items})
         if shared:
@@ -210,10 +222,36 @@ def _attach_masks(
     return {split: [str(m) for m in paths] for split, paths in masks.items()}
 
 
+def _split_off_identities(
+    train: list[RawSample], val_ids: int
+) -> tuple[list[RawSample], list[RawSample]]:
+    """The last ``val_ids`` training identities (in sorted order) become a validation split."""
+    pids = sorted({r.pid for r in train})
+    if not 0 < val_ids < len(pids) - 1:
+        raise DatasetError(f"data.val_ids={val_ids} must be between 1 and {len(pids) - 2}")
+    held = set(pids[-val_ids:])
+    return [r for r in train if r.pid not in held], [r for r in train if r.pid in held]
+
+
+def validation_set(samples: list[Sample]) -> EvalSet:
+    """For each (identity, camera) the first image is a query, the rest gallery;
+    clothes-changing when those identities wear more than one outfit, else general."""
+    query, gallery, seen = [], [], set()
+    for s in samples:
+        (gallery if (s.pid, s.camid) in seen else query).append(s)
+        seen.add((s.pid, s.camid))
+    outfits = len({(s.pid, s.clothes) for s in samples})
+    return EvalSet(query, gallery, "cc" if outfits > len({s.pid for s in samples}) else "general")
+
+
 def load_dataset(
-    name: str, root: str | Path, mask_root: str | Path | None = None, **options: object
-) -> ReIDData:
-    """Load a dataset by registered name: relabelled train split plus its evaluation sets."""
+    name: str, root: str | Path, mask_root: str | Path | None = None, val_ids: int = 0,
+    **options: object,
+) -> ReIDData:  # fmt: skip
+    """Load a dataset by registered name: relabelled train split plus its evaluation sets.
+
+    ``val_ids`` holds out that many training identities as a validation set (for model
+    selection) when the dataset ships none."""
     layout = DATASETS.get(name)(**options)
     root = layout.resolve_root(Path(root))
     layout.check_layout(root)
@@ -225,7 +263,9 @@ def load_dataset(
     for split, items in raw.items():
         if not items:
             raise DatasetError(f"split {split!r} of {name} under {root} has no images")
-    _refuse_shared_identities(raw, name)
+    _refuse_shared_identities(raw, name, layout.validation_splits)
+    if val_ids:
+        raw["train"], raw["val"] = _split_off_identities(raw["train"], val_ids)
     train_raw = raw["train"]
     pid_codes = _codes(r.pid for r in train_raw)
     clothes_codes = _codes((r.pid, r.clothes) for r in train_raw)
@@ -249,11 +289,14 @@ def load_dataset(
     pid2clothes = np.zeros((len(pid_codes), len(clothes_codes)), dtype=bool)
     for s in splits["train"]:
         pid2clothes[s.pid, s.clothes] = True
+    val_set = validation_set(splits["val"]) if val_ids else layout.validation(splits)
     return ReIDData(
         name=name,
         root=root,
         train=splits["train"],
         eval_sets=layout.protocol(splits),
+        primary_setting=layout.primary_setting,
+        val_set=val_set,
         num_train_pids=len(pid_codes),
         num_train_clothes=len(clothes_codes),
         pid2clothes=pid2clothes,

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
 
 from ccreid.data.records import Sample
+from ccreid.data.samplers import SeededIndex
 from ccreid.data.transforms import (
     AugmentConfig,
     apply_geometric,
@@ -110,7 +111,14 @@ class ReIDImageDataset(Dataset[ReIDItem]):
             self.cache[index] = (image, parts)
         return image, parts
 
-    def __getitem__(self, index: int) -> ReIDItem:
+    def __getitem__(self, key: int | SeededIndex) -> ReIDItem:
+        if isinstance(key, SeededIndex):  # augmentation seeded by its position in the epoch
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(key.seed)
+                return self._item(key.index)
+        return self._item(key)
+
+    def _item(self, index: int) -> ReIDItem:
         s = self.samples[index]
         image, parts = apply_geometric(self.geometric, *self._decoded(index))
         erased = self._pixels(erase_clothes(image, parts[0])) if self.cre else _EMPTY

@@ -30,11 +30,3 @@ class EvalSet:
     gallery: list[Sample]
     mode: str = "general"
     gallery_trials: list[np.ndarray] | None = field(default=None, compare=False)
-
-    def labels(self, which: str) -> dict[str, np.ndarray]:
-        items = self.query if which == "query" else self.gallery
-        return {
-            "pids": np.array([s.pid for s in items], dtype=np.int64),
-            "camids": np.array([s.camid for s in items], dtype=np.int64),
-            "clothes": np.array([s.clothes for s in items], dtype=np.int64),
-        }

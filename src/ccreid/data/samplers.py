@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -102,3 +103,38 @@ class ClothesBalancedSampler(PKSampler):
                 if q:
                     order.append(q.pop())
         return order
+
+
+class SeededIndex(NamedTuple):
+    """A dataset index with the seed its random augmentation must use."""
+
+    index: int
+    seed: int
+
+
+class EpochSeeded(Sampler[SeededIndex]):
+    """Gives every position of every epoch its own seed from (seed, epoch, rank, position).
+
+    Augmentation then depends on nothing else: not on the number of data workers, nor on
+    how many epochs a persistent worker has lived, so a resumed run draws exactly what an
+    uninterrupted one would.
+    """
+
+    def __init__(self, sampler: PKSampler, seed: int) -> None:
+        self.sampler, self.seed, self.epoch = sampler, seed, 0
+
+    @property
+    def batch_size(self) -> int:
+        return self.sampler.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[SeededIndex]:
+        base = np.random.SeedSequence([self.seed, self.epoch, self.sampler.rank]).generate_state(1)[0]
+        for position, index in enumerate(self.sampler):
+            yield SeededIndex(index, int(base) * 1_000_003 + position)
+
+    def __len__(self) -> int:
+        return len(self.sampler)

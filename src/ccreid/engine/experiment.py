@@ -16,28 +16,28 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from torch.utils.data import DataLoader
 
 from ccreid.config import ExperimentConfig, from_yaml_text, to_yaml, validate_sampling
 from ccreid.config import adapter as A
-from ccreid.data import (
-    ClothesBalancedSampler,
-    InputNormalizer,
-    PKSampler,
-    ReIDData,
-    ReIDImageDataset,
-    load_dataset,
+from ccreid.data import InputNormalizer, ReIDData, load_dataset
+from ccreid.engine.builders import (
+    build_model_from_config,
+    build_optimizer,
+    build_scheduler,
+    build_train_loader,
+    inference_options,
+    select_device,
 )
 from ccreid.engine.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from ccreid.engine.distributed import barrier, init_distributed
 from ccreid.engine.inference import InferenceOptions, evaluate_all
-from ccreid.engine.precision import default_device, resolve_dtype
+from ccreid.engine.precision import resolve_dtype
 from ccreid.engine.probes import attention_probe
 from ccreid.engine.trainer import EpochLog, Trainer
 from ccreid.evaluation import RetrievalResult
 from ccreid.fileio import atomic_write_text, ensure_writable
 from ccreid.losses import ReIDObjective
-from ccreid.models import ReIDModel, build_model
+from ccreid.models import ReIDModel
 
 
 @dataclass
@@ -77,35 +77,6 @@ def results_table(results: dict[str, RetrievalResult]) -> str:
     return "\n".join(lines)
 
 
-def build_model_from_config(
-    cfg: ExperimentConfig, num_classes: int, pretrained: bool | None = None
-) -> ReIDModel:
-    kwargs = A.model_kwargs(cfg, num_classes)
-    if pretrained is not None:
-        kwargs["pretrained"] = pretrained
-    return build_model(**kwargs)
-
-
-def inference_options(
-    cfg: ExperimentConfig, device: torch.device, flip: bool | None = None
-) -> InferenceOptions:
-    return InferenceOptions(
-        augment=A.augment_config(cfg), batch_size=cfg.eval.batch_size, workers=cfg.data.workers,
-        flip=cfg.eval.flip if flip is None else flip, schema=cfg.data.schema, device=device,
-        dtype=resolve_dtype(cfg.train.precision, device), channels_last=cfg.train.channels_last,
-    )  # fmt: skip
-
-
-def _step_schedule(
-    optimizer: torch.optim.Optimizer, step_size: int, gamma: float, warmup_epochs: int
-):
-    def factor(epoch: int) -> float:
-        warm = min(1.0, (epoch + 1) / warmup_epochs) if warmup_epochs > 0 else 1.0
-        return warm * gamma ** (epoch // step_size)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 class _MetricsWriter:
     """metrics.csv, metrics.json and TensorBoard scalars, rewritten atomically each epoch."""
 
@@ -143,9 +114,12 @@ def run_training(
     data: ReIDData | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
 ) -> RunResult:
-    """Train (or resume) one experiment and evaluate it on all of the dataset's eval sets.
+    """Train (or resume) one experiment, then evaluate the final weights once on every
+    evaluation set of the dataset.
 
-    ``on_epoch`` is called with each epoch's log after it is written (a hook for callers).
+    Model selection (``best``) uses the validation set only (PRCC's rgb/val, or
+    ``data.val_ids`` held-out training identities); without one there is no ``best``.
+    ``on_epoch`` is called with each epoch's log after it is written.
     """
     dist_info = init_distributed()
     console = console or Console(stderr=True)
@@ -154,72 +128,77 @@ def run_training(
         ensure_writable(run_dir)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
-    pids = [s.pid for s in data.train]
-    validate_sampling(cfg, pids, data.name)
-    device = (
-        torch.device("cuda", dist_info.local_rank)
-        if torch.cuda.is_available()
-        else torch.device("cpu")
-    )
-    dtype = resolve_dtype(cfg.train.precision, device)
-
+    validate_sampling(cfg, [s.pid for s in data.train], data.name)
+    device = select_device(dist_info)
     model = build_model_from_config(cfg, data.num_train_pids).to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    masks = A.needs_masks(cfg)
-    train_set = ReIDImageDataset(data.train, A.augment_config(cfg), train=True, cre=cfg.train.cre,
-                                 masks=masks and model.needs_mask, schema=cfg.data.schema,
-                                 cache=cfg.data.cache)  # fmt: skip
-    skw = {**A.sampler_kwargs(cfg), "rank": dist_info.rank, "world_size": dist_info.world_size}
-    if cfg.data.sampler == "clothes":
-        sampler: PKSampler = ClothesBalancedSampler(pids, [s.clothes for s in data.train], **skw)
-    else:
-        sampler = PKSampler(pids, **skw)
-    loader = DataLoader(
-        train_set, batch_size=sampler.batch_size, sampler=sampler, num_workers=cfg.data.workers,
-        drop_last=True, pin_memory=device.type == "cuda", persistent_workers=cfg.data.workers > 0,
-    )  # fmt: skip
-    optimizer = torch.optim.Adam(model.parameters(), **A.optimizer_kwargs(cfg))
-    scheduler = _step_schedule(optimizer, **A.schedule_kwargs(cfg))
+    loader, sampler = build_train_loader(cfg, data, A.needs_masks(cfg) and model.needs_mask,
+                                         dist_info, pin_memory=device.type == "cuda")  # fmt: skip
+    optimizer = build_optimizer(cfg, model)
     opts = inference_options(cfg, device)
-    progress = make_progress(console)
-
-    def evaluate() -> dict[str, dict[str, float]]:
-        results = evaluate_all(model, data.eval_sets, opts, dist_info, rerank=cfg.eval.rerank)
-        return {k: r.summary() for k, r in results.items()}
-
-    probe = None
-    if model.needs_mask and hasattr(model.attention, "last_attention"):
-        es = next(iter(data.eval_sets.values()))
-        picks = es.gallery[:: max(1, len(es.gallery) // 64)][:64]
-        probe = attention_probe(model, picks, opts)
-    meta = {"config": to_yaml(cfg), "num_classes": data.num_train_pids, "dataset": data.name}
     trainer = Trainer(
         model=model, objective=ReIDObjective(**A.objective_kwargs(cfg)), optimizer=optimizer,
-        scheduler=scheduler, loader=loader, sampler=sampler, device=device, dtype=dtype,
-        cre=cfg.train.cre, run_dir=run_dir, meta=meta, dist_info=dist_info,
-        channels_last=cfg.train.channels_last, max_steps=cfg.train.max_steps_per_epoch,
-        evaluate=evaluate, probe=probe, eval_every=cfg.train.eval_every,
-        primary_metric="cc" if "cc" in data.eval_sets else None, progress=progress,
-        seed=cfg.train.seed, normalize=InputNormalizer.of(A.augment_config(cfg)),
+        scheduler=build_scheduler(cfg, optimizer), loader=loader, sampler=sampler, device=device,
+        dtype=resolve_dtype(cfg.train.precision, device), cre=cfg.train.cre, run_dir=run_dir,
+        meta={"config": to_yaml(cfg), "num_classes": data.num_train_pids, "dataset": data.name},
+        dist_info=dist_info, channels_last=cfg.train.channels_last,
+        max_steps=cfg.train.max_steps_per_epoch, evaluate=_validation(model, data, opts, dist_info),
+        probe=_attention_probe(model, data, opts), eval_every=cfg.train.eval_every,
+        progress=make_progress(console), seed=cfg.train.seed,
+        normalize=InputNormalizer.of(A.augment_config(cfg)),
     )  # fmt: skip
-    last = run_dir / "checkpoints" / "last.safetensors"
     if resume:
-        if not last.is_file():
-            raise CheckpointError(f"cannot resume: {last} does not exist")
-        ckpt = load_checkpoint(last)
-        if ckpt.meta.get("num_classes") != data.num_train_pids:
-            raise CheckpointError(
-                f"{last} was trained for {ckpt.meta.get('num_classes')} identities, "
-                f"this dataset has {data.num_train_pids}: refusing to resume"
-            )
-        trainer.restore(ckpt)
+        _restore(trainer, run_dir, data)
     writer = _MetricsWriter(run_dir, resume) if dist_info.is_main else None
+    trainer.on_epoch = _epoch_logger(cfg, writer, console, on_epoch)
+    if dist_info.is_main:
+        atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
+    with trainer.progress:
+        logs = trainer.fit(cfg.train.epochs)
+    results = evaluate_all(model, data.eval_sets, opts, dist_info, rerank=cfg.eval.rerank)
+    if dist_info.is_main:
+        source = {"checkpoint": "last", "epoch": cfg.train.epochs}
+        _write_results(run_dir, results, source, logs, writer)
+    barrier(dist_info)
+    return RunResult(run_dir, logs, results)
 
+
+def _validation(model: ReIDModel, data: ReIDData, opts: InferenceOptions, dist_info):
+    """Metrics of the validation set, for model selection; None without one."""
+    if data.val_set is None:
+        return None
+    val = {"val": data.val_set}
+    return lambda: {k: r.summary() for k, r in evaluate_all(model, val, opts, dist_info).items()}
+
+
+def _attention_probe(model: ReIDModel, data: ReIDData, opts: InferenceOptions):
+    """BSGA's mean attention on body vs background of a few test images, every epoch."""
+    if not (model.needs_mask and hasattr(model.attention, "last_attention")):
+        return None
+    gallery = data.eval_sets[data.primary_setting].gallery
+    return attention_probe(model, gallery[:: max(1, len(gallery) // 64)][:64], opts)
+
+
+def _restore(trainer: Trainer, run_dir: Path, data: ReIDData) -> None:
+    last = run_dir / "checkpoints" / "last.safetensors"
+    if not last.is_file():
+        raise CheckpointError(f"cannot resume: {last} does not exist")
+    ckpt = load_checkpoint(last)
+    if ckpt.meta.get("num_classes") != data.num_train_pids:
+        raise CheckpointError(
+            f"{last} was trained for {ckpt.meta.get('num_classes')} identities, "
+            f"this dataset has {data.num_train_pids}: refusing to resume"
+        )
+    trainer.restore(ckpt)
+
+
+def _epoch_logger(cfg: ExperimentConfig, writer: _MetricsWriter | None, console: Console,
+                  on_epoch: Callable[[EpochLog], None] | None) -> Callable[[EpochLog], None]:  # fmt: skip
     def log_epoch(log: EpochLog) -> None:
         if on_epoch is not None:
             on_epoch(log)
-        if writer is None:
+        if writer is None:  # DDP ranks other than 0 neither write nor print
             return
         writer(log)
         scores = "  ".join(
@@ -230,22 +209,22 @@ def run_training(
             f"tri {log.triplet:.3f})  lr {log.lr:.1e}  {log.images_per_s:.0f} img/s  {scores}"
         )
 
-    trainer.on_epoch = log_epoch
-    if dist_info.is_main:
-        atomic_write_text(run_dir / "config.yaml", to_yaml(cfg))
-    with progress:
-        logs = trainer.fit(cfg.train.epochs)
-    results = evaluate_all(model, data.eval_sets, opts, dist_info, rerank=cfg.eval.rerank)
-    if dist_info.is_main:
-        atomic_write_text(run_dir / "results.md", results_table(results) + "\n")
-        atomic_write_text(
-            run_dir / "results.json",
-            json.dumps({k: r.summary() for k, r in results.items()}, indent=1),
-        )
-        if writer is not None:
-            writer.tb.close()
-    barrier(dist_info)
-    return RunResult(run_dir, logs, results)
+    return log_epoch
+
+
+def _write_results(run_dir: Path, results: dict[str, RetrievalResult], source: dict[str, Any],
+                   logs: list[EpochLog], writer: _MetricsWriter | None) -> None:  # fmt: skip
+    """results.md/json name the weights they come from; the last epoch's metrics row gets
+    the test numbers too (for curves)."""
+    where = f"Weights: `{source['checkpoint']}` checkpoint, epoch {source['epoch']}."
+    atomic_write_text(run_dir / "results.md", results_table(results) + f"\n\n{where}\n")
+    payload = {k: r.summary() for k, r in results.items()}
+    atomic_write_text(run_dir / "results.json", json.dumps({**payload, "evaluated": source}, indent=1))
+    if writer is not None:
+        if logs:
+            logs[-1].metrics.update(payload)
+            writer(logs[-1])
+        writer.tb.close()
 
 
 def load_trained_model(
@@ -260,7 +239,7 @@ def load_trained_model(
         raise CheckpointError(f"{checkpoint}: metadata lacks the training config ({exc})") from None
     model = build_model_from_config(cfg, num_classes, pretrained=False)
     load_model_weights(model, ckpt, checkpoint, for_eval=True)
-    model.to(device or default_device()).eval()
+    model.to(device or select_device()).eval()
     return model, cfg
 
 
@@ -275,11 +254,7 @@ def run_evaluation(
     extraction and metric seconds (see :func:`evaluate_all`).
     """
     dist_info = init_distributed()
-    device = (
-        torch.device("cuda", dist_info.local_rank)
-        if torch.cuda.is_available()
-        else torch.device("cpu")
-    )
+    device = select_device(dist_info)
     model, _ = load_trained_model(checkpoint, device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -12,7 +12,8 @@ import torch
 from ccreid.config import adapter as A
 from ccreid.config import load_config
 from ccreid.data import Sample, load_dataset
-from ccreid.engine.experiment import inference_options, load_trained_model
+from ccreid.engine.builders import inference_options
+from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
 from ccreid.fileio import atomic_write, atomic_write_text, ensure_parent

@@ -14,7 +14,13 @@ from ccreid.data import AugmentConfig, EvalSet, InputNormalizer, ReIDImageDatase
 from ccreid.engine.distributed import DistInfo, gather_rows, sync_buffers
 from ccreid.engine.memory import release_freed_memory
 from ccreid.engine.precision import autocast
-from ccreid.evaluation import RetrievalResult, evaluate, k_reciprocal_rerank, pairwise_distance
+from ccreid.evaluation import (
+    Labels,
+    RetrievalResult,
+    evaluate_labels,
+    k_reciprocal_rerank,
+    pairwise_distance,
+)
 from ccreid.models import ReIDModel
 
 
@@ -64,11 +70,20 @@ def extract_features(
     return gather_rows(local, dist_info, len(samples))
 
 
+def labels_of(items: list[Sample]) -> Labels:
+    """The label arrays the metrics take, for a list of samples."""
+    return Labels(
+        pids=np.array([s.pid for s in items], dtype=np.int64),
+        camids=np.array([s.camid for s in items], dtype=np.int64),
+        clothes=np.array([s.clothes for s in items], dtype=np.int64),
+    )
+
+
 def evaluate_set(
     es: EvalSet, qf: torch.Tensor, gf: torch.Tensor, rerank: bool = False
 ) -> RetrievalResult:
     """Metrics of one eval set from its features (averaged over gallery trials if any)."""
-    q, g = es.labels("query"), es.labels("gallery")
+    q, g = labels_of(es.query), labels_of(es.gallery)
     trials = es.gallery_trials or [np.arange(len(es.gallery))]
     results = []
     for idx in trials:
@@ -78,18 +93,8 @@ def evaluate_set(
             dist = k_reciprocal_rerank(
                 dist, pairwise_distance(qf, qf).numpy(), pairwise_distance(gf[t], gf[t]).numpy()
             )
-        results.append(
-            evaluate(
-                dist,
-                q["pids"],
-                g["pids"][idx],
-                q["camids"],
-                g["camids"][idx],
-                q["clothes"],
-                g["clothes"][idx],
-                mode=es.mode,
-            )  # fmt: skip
-        )
+        trial = Labels(g.pids[idx], g.camids[idx], g.clothes[idx])
+        results.append(evaluate_labels(dist, q, trial, mode=es.mode))
     if len(results) == 1:
         return results[0]
     return RetrievalResult(

@@ -15,7 +15,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ccreid.data import InputNormalizer, PKSampler, ReIDItem
+from ccreid.data import EpochSeeded, InputNormalizer, ReIDItem
 from ccreid.engine.checkpoint import Checkpoint, save_checkpoint
 from ccreid.engine.distributed import DistInfo
 from ccreid.engine.memory import release_freed_memory
@@ -81,7 +81,7 @@ class Trainer:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     loader: DataLoader
-    sampler: PKSampler
+    sampler: EpochSeeded
     device: torch.device
     dtype: torch.dtype | None
     cre: bool
@@ -93,7 +93,6 @@ class Trainer:
     evaluate: Callable[[], dict[str, dict[str, float]]] | None = None
     probe: Callable[[], dict[str, dict[str, float]]] | None = None  # every epoch, cheap
     eval_every: int = 1
-    primary_metric: str | None = None
     on_epoch: Callable[[EpochLog], None] | None = None
     progress: Any = None  # a rich Progress or None
     start_epoch: int = 0
@@ -159,8 +158,9 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> EpochLog:
         self.model.train()
         self.sampler.set_epoch(epoch)
-        # Augmentation and worker seeds depend only on (seed, epoch, rank): evaluation
-        # between epochs, or a resume, cannot change what the next epoch draws.
+        # The sampler seeds each sample's augmentation by (seed, epoch, rank, position); the
+        # main process's own draws depend only on (seed, epoch, rank): evaluation between
+        # epochs, the number of data workers, or a resume cannot change what an epoch draws.
         torch.manual_seed(self.seed * 1_000_003 + epoch * 1_009 + self.dist_info.rank)
         total = (
             len(self.loader) if self.max_steps is None else min(len(self.loader), self.max_steps)
@@ -198,32 +198,30 @@ class Trainer:
         )
 
     def fit(self, epochs: int) -> list[EpochLog]:
-        """Train epochs start_epoch..epochs-1; Ctrl-C saves a resumable ``last`` checkpoint."""
+        """Train epochs start_epoch..epochs-1. ``evaluate`` (the validation set) picks ``best``.
+
+        Ctrl-C leaves ``last`` as the end of the last complete epoch: a mid-epoch state
+        cannot be resumed exactly, so ``--resume`` repeats the interrupted epoch from there.
+        """
         logs = []
-        epoch = self.start_epoch
-        try:
-            for epoch in range(self.start_epoch, epochs):
-                log = self._run_epoch(epoch)
-                if self.evaluate is not None and (
-                    (epoch + 1) % self.eval_every == 0 or epoch + 1 == epochs
-                ):
-                    log.metrics = self.evaluate()
-                    score = self._score(log.metrics)
-                    if score is not None and score > self.best_score:
-                        self.best_score = score
-                        self._checkpoint("best", epoch + 1, log.metrics)
-                log.probes = self.probe() if self.probe is not None else {}
-                self._checkpoint("last", epoch + 1, log.metrics)
-                logs.append(log)
-                if self.on_epoch:
-                    self.on_epoch(log)
-        except KeyboardInterrupt:
-            self._checkpoint("last", epoch, {})  # the interrupted epoch restarts on resume
-            raise
+        for epoch in range(self.start_epoch, epochs):
+            log = self._run_epoch(epoch)
+            if self.evaluate is not None and (
+                (epoch + 1) % self.eval_every == 0 or epoch + 1 == epochs
+            ):
+                log.metrics = self.evaluate()
+                score = self._score(log.metrics)
+                if score is not None and score > self.best_score:
+                    self.best_score = score
+                    self._checkpoint("best", epoch + 1, log.metrics)
+            log.probes = self.probe() if self.probe is not None else {}
+            self._checkpoint("last", epoch + 1, log.metrics)
+            logs.append(log)
+            if self.on_epoch:
+                self.on_epoch(log)
         return logs
 
-    def _score(self, metrics: dict[str, dict[str, float]]) -> float | None:
-        if not metrics:
-            return None
-        name = self.primary_metric if self.primary_metric in metrics else next(iter(metrics))
-        return metrics[name]["mAP"]
+    @staticmethod
+    def _score(metrics: dict[str, dict[str, float]]) -> float | None:
+        """Validation mAP: the only number that may choose a checkpoint."""
+        return metrics["val"]["mAP"] if "val" in metrics else None

@@ -58,6 +58,31 @@ class RetrievalResult:
         return out
 
 
+@dataclass(frozen=True)
+class Labels:
+    """Identity, camera and outfit of each image of a query list or a gallery."""
+
+    pids: np.ndarray
+    camids: np.ndarray
+    clothes: np.ndarray | None = None
+
+
+def ranked_without_junk(
+    distmat: np.ndarray, query: Labels, gallery: Labels, mode: str = "general", top_k: int = 10
+) -> list[np.ndarray]:
+    """Per query, the first ``top_k`` gallery indices as the metric ranks them: by distance
+    (ties by gallery index), with the setting's junk items left out (what a picture of a
+    ranking must show; SPEC section 5)."""
+    lab = _Labels(query.pids, gallery.pids, query.camids, gallery.camids, query.clothes,
+                  gallery.clothes, mode)  # fmt: skip
+    dist = np.asarray(distmat, dtype=np.float32)
+    if dist.shape != (len(lab.q_pids), len(lab.g_pids)):
+        raise ValueError(f"distmat shape {dist.shape} does not match the labels")
+    order = np.argsort(dist, axis=1, kind="stable")
+    junk, _ = lab.junk_and_match(slice(None))
+    return [row[~junk[i, row]][:top_k] for i, row in enumerate(order)]
+
+
 class _Labels:
     """Validated label arrays of one query/gallery problem."""
 
@@ -240,6 +265,22 @@ def evaluate(
     no valid match are skipped and counted in ``num_valid_queries``.
     """
     labels = _Labels(q_pids, g_pids, q_camids, g_camids, q_clothes, g_clothes, mode)
+    return _evaluate_matrix(distmat, labels, max_rank)
+
+
+def evaluate_labels(
+    distmat: np.ndarray | torch.Tensor, query: Labels, gallery: Labels, mode: EvalMode = "general",
+    max_rank: int = 50,
+) -> RetrievalResult:  # fmt: skip
+    """:func:`evaluate` with the query and gallery labels as two :class:`Labels` records."""
+    labels = _Labels(query.pids, gallery.pids, query.camids, gallery.camids, query.clothes,
+                     gallery.clothes, mode)  # fmt: skip
+    return _evaluate_matrix(distmat, labels, max_rank)
+
+
+def _evaluate_matrix(
+    distmat: np.ndarray | torch.Tensor, labels: _Labels, max_rank: int
+) -> RetrievalResult:
     if isinstance(distmat, torch.Tensor):
         distmat = distmat.detach().cpu().numpy()
     if distmat.ndim != 2:

@@ -9,7 +9,8 @@ import torch
 
 from ccreid.data import Sample
 from ccreid.data.base import DatasetError
-from ccreid.engine.experiment import inference_options, load_trained_model
+from ccreid.engine.builders import inference_options
+from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
 from ccreid.fileio import ensure_writable

@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 
 from ccreid.data import Sample  # noqa: E402
 from ccreid.fileio import atomic_write  # noqa: E402
+from ccreid.models import attention_region_means  # noqa: E402
 from ccreid.parsing import ATR, body_mask, erase_clothes, get_schema, to_parts  # noqa: E402
 
 PART_COLOURS = np.array(
@@ -62,26 +63,32 @@ def _thumb(path: str, size: tuple[int, int] = (64, 128)) -> np.ndarray:
 def ranked_lists(
     queries: list[Sample],
     gallery: list[Sample],
-    rankings: dict[str, np.ndarray],
+    rankings: dict[str, list[np.ndarray]],
     path: Path,
     top_k: int = 10,
 ) -> Path:
-    """For each query, the top-k gallery of each model; green frame = same identity."""
-    rows = [(q, name, order) for qi, q in enumerate(queries) for name, orders in rankings.items()
-            for order in [orders[qi]]]  # fmt: skip
-    fig, axes = plt.subplots(len(rows), top_k + 1, figsize=(1.0 * (top_k + 1), 2.1 * len(rows)))
+    """For each query, the ranked gallery of each model (lists may be shorter than
+    ``top_k``). Frame: green = same identity, red = another. Title: "=" when the outfit is
+    the query's, "~" when it differs (clothes-changing hits are green with "~")."""
+    rows = [(q, name, orders[qi]) for qi, q in enumerate(queries) for name, orders in rankings.items()]
+    width = max(1, min(top_k, max((len(order) for _, _, order in rows), default=1)))
+    fig, axes = plt.subplots(len(rows), width + 1, figsize=(1.0 * (width + 1), 2.1 * len(rows)))
     axes = np.atleast_2d(axes)
     for r, (q, name, order) in enumerate(rows):
         axes[r, 0].imshow(_thumb(q.path))
         axes[r, 0].set_title(f"query\n{name}", fontsize=7)
-        for k in range(top_k):
+        for k in range(width):
             ax = axes[r, k + 1]
-            g = gallery[order[k]]
+            if k >= len(order):
+                ax.axis("off")
+                continue
+            g = gallery[int(order[k])]
             ax.imshow(_thumb(g.path))
             colour = "#1a9641" if g.pid == q.pid else "#d7191c"
             for side in ax.spines.values():
                 side.set(edgecolor=colour, linewidth=3)
-            ax.set_title(f"{k + 1}", fontsize=7, color=colour)
+            outfit = "=" if g.clothes == q.clothes else "~"
+            ax.set_title(f"{k + 1} {outfit}", fontsize=7, color=colour)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -112,7 +119,8 @@ def cre_examples(samples: list[Sample], path: Path, schema: str = ATR.name) -> P
 def attention_maps(
     images: list[np.ndarray], masks: list[np.ndarray], maps: list[torch.Tensor], path: Path
 ) -> Path:
-    """BSGA's A_f upsampled over each image, beside the body mask that guided it."""
+    """BSGA's A_f upsampled over each image, beside the body mask that guided it. Every
+    row uses the same colour scale (0..1); titles give the mean on body and background."""
     fig, axes = plt.subplots(len(images), 3, figsize=(4.8, 2.6 * len(images)))
     axes = np.atleast_2d(axes)
     for r, (img, mask, amap) in enumerate(zip(images, masks, maps, strict=True)):
@@ -123,7 +131,9 @@ def attention_maps(
         axes[r, 1].imshow(mask, cmap="gray")
         axes[r, 2].imshow(img)
         shown = axes[r, 2].imshow(a.numpy(), cmap="jet", alpha=0.5, vmin=0, vmax=1)
-        for c, t in enumerate(["image", "body mask", f"A_f (mean {float(amap.mean()):.2f})"]):
+        means = attention_region_means(amap[None, None], torch.as_tensor(mask)[None, None])
+        title = f"A_f body {means['body']:.2f} / bg {means['background']:.2f}"
+        for c, t in enumerate(["image", "body mask", title]):
             axes[r, c].set_title(t, fontsize=8)
             axes[r, c].axis("off")
     fig.colorbar(shown, ax=axes[:, 2].tolist(), shrink=0.6)

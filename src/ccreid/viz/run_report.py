@@ -11,9 +11,10 @@ import torch
 from ccreid.config import adapter as A
 from ccreid.config import from_yaml_text
 from ccreid.data import InputNormalizer, ReIDData, ReIDImageDataset, load_dataset
-from ccreid.engine.experiment import inference_options, load_trained_model
-from ccreid.engine.inference import extract_features
-from ccreid.evaluation import pairwise_distance
+from ccreid.engine.builders import inference_options
+from ccreid.engine.experiment import load_trained_model
+from ccreid.engine.inference import extract_features, labels_of
+from ccreid.evaluation import pairwise_distance, ranked_without_junk
 from ccreid.fileio import ensure_writable
 from ccreid.viz.plots import attention_maps, cre_examples, ranked_lists, training_curves
 from ccreid.viz.report import Report
@@ -26,18 +27,24 @@ def _checkpoint(run_dir: Path) -> Path:
     return best if best.exists() else run_dir / "checkpoints" / "last.safetensors"
 
 
-def _rankings(run_dir: Path, data: ReIDData, setting: str, queries: list[int]) -> np.ndarray:
+def _rankings(
+    run_dir: Path, data: ReIDData, setting: str, queries: list[int], top_k: int = 10
+) -> list[np.ndarray]:
+    """The top of each query's ranking as the setting's metric sees it (junk left out)."""
     model, cfg = load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
     es = data.eval_sets[setting]
     opts = inference_options(cfg, torch.device("cpu"))
-    qf = extract_features(model, [es.query[i] for i in queries], opts)
+    picked = [es.query[i] for i in queries]
+    qf = extract_features(model, picked, opts)
     gf = extract_features(model, es.gallery, opts)
-    return np.argsort(pairwise_distance(qf, gf).numpy(), axis=1, kind="stable")
+    dist = pairwise_distance(qf, gf).numpy()
+    return ranked_without_junk(dist, labels_of(picked), labels_of(es.gallery), es.mode, top_k)
 
 
 def _attention(run_dir: Path, data: ReIDData, count: int) -> tuple[list, list, list]:
     model, cfg = load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
-    samples = data.train[:: max(1, len(data.train) // count)][:count]
+    gallery = data.eval_sets[data.primary_setting].gallery  # test images, as the report's numbers
+    samples = gallery[:: max(1, len(gallery) // count)][:count]
     ds = ReIDImageDataset(samples, A.augment_config(cfg), masks=True, schema=cfg.data.schema)
     items = [ds[i] for i in range(len(ds))]
     normalize = InputNormalizer.of(A.augment_config(cfg))
@@ -96,7 +103,8 @@ def build_report(
         n: _rankings(runs[n], data, setting, picks) for n in dict.fromkeys([names[0], names[-1]])
     }
     report.figures.append((
-        f"Ranked lists ({setting}): top-10 of {' vs '.join(compared)}; green = same identity",
+        f"Ranked lists ({setting}, as the metric ranks them: {setting} junk left out): top-10 of "
+        f"{' vs '.join(compared)}; green = same identity, '=' same outfit as the query, '~' another",
         ranked_lists([es.query[i] for i in picks], es.gallery, compared, out_dir / "ranked_lists.png"),
     ))  # fmt: skip
     bsga_runs = [n for n, cfg in configs.items() if cfg.model.attention == "bsga"]

@@ -11,6 +11,7 @@ from ccreid.data.records import EvalSet, Sample
 
 @DATASETS.register("market1501")
 class Market1501(FileNameLayout):
+    primary_setting = "general"
     splits = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
     pattern = re.compile(r"^(-?\d+)_c(\d+)")
     expected_name = "<pid>_c<cam>s<seq>_<n>.jpg"

@@ -21,6 +21,7 @@ class PRCC(DatasetLayout):
     """Options: ``single_shot`` (one gallery image per id) with ``trials`` seeded draws."""
 
     required = ("rgb/train", "rgb/test/A", "rgb/test/B", "rgb/test/C")
+    validation_splits = ("val",)
     default_subdir = "prcc"
     layout_help = (
         "  prcc/rgb/train/<pid>/<cam>_*.jpg   (cam in A, B, C)\n"
@@ -31,13 +32,9 @@ class PRCC(DatasetLayout):
         self.single_shot, self.trials, self.seed = single_shot, trials, seed
 
     def scan(self, root: Path) -> dict[str, list[RawSample]]:
-        out: dict[str, list[RawSample]] = {"train": []}
-        for path in list_images(root / "rgb/train", recursive=True):
-            cam = path.name[0]
-            if cam not in CAMERAS or not path.parent.name.isdigit() or path.name[1:2] != "_":
-                raise DatasetError(f"cannot parse {path}: expected rgb/train/<pid>/<A|B|C>_*.jpg")
-            pid = int(path.parent.name)
-            out["train"].append(RawSample(path, pid, CAMERAS[cam], _outfit(cam)))
+        out: dict[str, list[RawSample]] = {"train": self._id_folders(root, "train")}
+        if (root / "rgb/val").is_dir():
+            out["val"] = self._id_folders(root, "val")
         for cam in CAMERAS:
             items = []
             for path in list_images(root / "rgb/test" / cam, recursive=True):
@@ -46,6 +43,23 @@ class PRCC(DatasetLayout):
                 items.append(RawSample(path, int(path.parent.name), CAMERAS[cam], _outfit(cam)))
             out[cam] = items
         return out
+
+    @staticmethod
+    def _id_folders(root: Path, split: str) -> list[RawSample]:
+        items = []
+        for path in list_images(root / "rgb" / split, recursive=True):
+            cam = path.name[0]
+            if cam not in CAMERAS or not path.parent.name.isdigit() or path.name[1:2] != "_":
+                raise DatasetError(f"cannot parse {path}: expected rgb/{split}/<pid>/<A|B|C>_*.jpg")
+            items.append(RawSample(path, int(path.parent.name), CAMERAS[cam], _outfit(cam)))
+        return items
+
+    def validation(self, splits: dict[str, list[Sample]]) -> EvalSet | None:
+        """rgb/val as PRCC's CC setting: camera C queries against camera A."""
+        if "val" not in splits:
+            return None
+        val = splits["val"]
+        return EvalSet([s for s in val if s.camid == 2], [s for s in val if s.camid == 0], "cc")
 
     def _trials(self, gallery: list[Sample]) -> list[np.ndarray] | None:
         if not self.single_shot:

@@ -1,0 +1,78 @@
+"""Small builders that assemble a training run from a config, one concern each."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+
+from ccreid.config import ExperimentConfig
+from ccreid.config import adapter as A
+from ccreid.data import ClothesBalancedSampler, EpochSeeded, PKSampler, ReIDData, ReIDImageDataset
+from ccreid.engine.distributed import DistInfo
+from ccreid.engine.inference import InferenceOptions
+from ccreid.engine.precision import resolve_dtype
+from ccreid.models import ReIDModel, build_model
+
+
+def select_device(dist_info: DistInfo = DistInfo()) -> torch.device:
+    """This process's GPU under torchrun, the GPU when there is one, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", dist_info.local_rank)
+    return torch.device("cpu")
+
+
+def build_model_from_config(
+    cfg: ExperimentConfig, num_classes: int, pretrained: bool | None = None
+) -> ReIDModel:
+    kwargs = A.model_kwargs(cfg, num_classes)
+    if pretrained is not None:
+        kwargs["pretrained"] = pretrained
+    return build_model(**kwargs)
+
+
+def build_train_loader(
+    cfg: ExperimentConfig, data: ReIDData, needs_mask: bool, dist_info: DistInfo,
+    pin_memory: bool = False,
+) -> tuple[DataLoader, EpochSeeded]:  # fmt: skip
+    """The P x K loader; every sample's augmentation is seeded by its place in the epoch."""
+    pids = [s.pid for s in data.train]
+    train_set = ReIDImageDataset(data.train, A.augment_config(cfg), train=True, cre=cfg.train.cre,
+                                 masks=needs_mask, schema=cfg.data.schema, cache=cfg.data.cache)  # fmt: skip
+    skw = {**A.sampler_kwargs(cfg), "rank": dist_info.rank, "world_size": dist_info.world_size}
+    if cfg.data.sampler == "clothes":
+        inner: PKSampler = ClothesBalancedSampler(pids, [s.clothes for s in data.train], **skw)
+    else:
+        inner = PKSampler(pids, **skw)
+    sampler = EpochSeeded(inner, cfg.train.seed)
+    loader = DataLoader(
+        train_set, batch_size=sampler.batch_size, sampler=sampler, num_workers=cfg.data.workers,
+        drop_last=True, pin_memory=pin_memory, persistent_workers=cfg.data.workers > 0,
+    )  # fmt: skip
+    return loader, sampler
+
+
+def build_optimizer(cfg: ExperimentConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), **A.optimizer_kwargs(cfg))
+
+
+def build_scheduler(
+    cfg: ExperimentConfig, optimizer: torch.optim.Optimizer
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Step decay (lr x gamma every step_size epochs) after an optional linear warm-up."""
+    t = cfg.train
+
+    def factor(epoch: int) -> float:
+        warm = min(1.0, (epoch + 1) / t.warmup_epochs) if t.warmup_epochs > 0 else 1.0
+        return warm * t.gamma ** (epoch // t.step_size)
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def inference_options(
+    cfg: ExperimentConfig, device: torch.device, flip: bool | None = None
+) -> InferenceOptions:
+    return InferenceOptions(
+        augment=A.augment_config(cfg), batch_size=cfg.eval.batch_size, workers=cfg.data.workers,
+        flip=cfg.eval.flip if flip is None else flip, schema=cfg.data.schema, device=device,
+        dtype=resolve_dtype(cfg.train.precision, device), channels_last=cfg.train.channels_last,
+    )  # fmt: skip
