@@ -35,7 +35,9 @@ def k_reciprocal_rerank(
         raise ValueError(f"k1 and k2 must be >= 1, got {k1}, {k2}")
     original = np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float64)
     original = np.power(original, 2)
-    original = original / np.maximum(original.max(axis=0, keepdims=True), 1e-12)
+    # Each row is divided by its own maximum (the reference divides by column maxima and
+    # transposes, which on this symmetric matrix is the same thing).
+    original = original / np.maximum(original.max(axis=1, keepdims=True), 1e-12)
     n = original.shape[0]
     initial_rank = np.argsort(original, axis=1, kind="stable")
     weights = np.zeros_like(original)
