@@ -39,3 +39,17 @@ def tiny_checkpoint(tiny_synthetic: Path, tmp_path_factory: pytest.TempPathFacto
     out = tmp_path_factory.mktemp("trained")
     run_training(load_config(None, tiny_overrides(tiny_synthetic, out)))
     return out / "tiny" / "checkpoints" / "last.safetensors"
+
+
+@pytest.fixture()
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """``cli(*args, expect=code)`` runs ``ccreid ARGS`` in process (see cli_helpers)."""
+    from cli_helpers import invoke
+
+    def run(*args: object, expect: int | None = None):
+        result = invoke(args, monkeypatch, capsys)
+        if expect is not None:
+            assert result.code == expect, result.err
+        return result
+
+    return run

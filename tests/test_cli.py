@@ -2,26 +2,63 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import re
 from pathlib import Path
 
 import pytest
+from cli_helpers import console_script as ccreid
 from conftest import tiny_overrides
 
-CLI = [sys.executable, "-m", "ccreid.cli"]
+from ccreid import cli as cli_module
 
 
-def ccreid(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600
-    )
+def _names(app) -> set[str]:
+    """The command and group names a typer app registers."""
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    return names | {g.name for g in app.registered_groups}
 
 
-def test_help_lists_every_command() -> None:
+def test_help_lists_every_registered_command() -> None:
+    registered = _names(cli_module.app)
+    assert {"demo", "synth", "train", "eval", "extract", "data", "parse", "masks", "visualize",
+            "index", "search", "export"} <= registered  # fmt: skip
     out = ccreid("--help").stdout
-    for cmd in ("demo", "synth", "train", "eval", "extract", "data", "parse", "masks", "visualize"):
-        assert cmd in out
+    listed = set(re.findall(r"^[│|] ([a-z][a-z-]*)\s{2,}", out, re.M))
+    assert listed == registered
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nosuchcmd"], "No such command"),
+        (["train"], "Missing argument"),
+        (["eval", "configs/base.yaml"], "Missing option '--checkpoint'"),
+        (["demo", "--seeds", "0"], "--seeds must be >= 1"),
+    ],
+)
+def test_usage_mistakes_give_the_short_usage_message_and_exit_2(args, message) -> None:
+    res = ccreid(*args, cwd=Path(__file__).parents[1])
+    assert res.returncode == 2, res.stderr
+    assert message in res.stderr and "Usage:" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) < 12
+
+
+def test_a_bug_shows_its_traceback_and_asks_for_a_report(cli, monkeypatch) -> None:
+    """A KeyError from a programming error must not read like a user error."""
+
+    def broken(*_a, **_k):
+        raise KeyError("scheduler")
+
+    monkeypatch.setattr("ccreid.data.load_dataset", broken)
+    res = cli("data", "stats", "vcclothes", ".")
+    assert res.code == 1
+    assert "Traceback" in res.err and "KeyError: 'scheduler'" in res.err
+    assert "This is a bug in ccreid" in res.err
+
+
+def test_an_unknown_name_is_a_user_error_in_one_line(cli) -> None:
+    res = cli("data", "stats", "duke", ".", expect=1)
+    assert res.err.startswith("error: unknown dataset 'duke'") and "Traceback" not in res.err
 
 
 @pytest.mark.parametrize(
@@ -55,7 +92,7 @@ def test_train_eval_extract_and_stats_on_tiny_data(tiny_synthetic: Path, tmp_pat
     res = ccreid("train", Path(__file__).parents[1] / "configs/base.yaml", *overrides)
     assert res.returncode == 0, res.stderr
     assert "| cc |" in res.stdout
-    ckpt = tmp_path / "tiny/checkpoints/best.safetensors"
+    ckpt = tmp_path / "tiny/checkpoints/last.safetensors"
     res = ccreid(
         "eval",
         Path(__file__).parents[1] / "configs/base.yaml",

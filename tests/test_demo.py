@@ -53,7 +53,7 @@ def test_summary_over_seeds_is_what_the_runs_measured(demo_report: Path) -> None
     summary = json.loads((root / "summary.json").read_text())
     md = (demo_report.parent / "report.md").read_text()
     rows = {r[0]: r[1:] for r in _md_table(md, "Results over 1 seed")}
-    for name, cre, attention in VARIANTS:
+    for name, _cre, _attention in VARIANTS:
         res = json.loads((root / "seed-0" / "runs" / slug(name) / "results.json").read_text())
         assert summary[name]["seeds"]["0"]["cc/mAP"] == res["cc"]["mAP"]
         assert rows[name][-1] == f"{res['cc']['mAP']:.1f}"

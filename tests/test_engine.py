@@ -44,6 +44,23 @@ def test_train_checkpoint_eval_end_to_end(tiny_synthetic: Path, tmp_path: Path) 
         assert again[name].mAP == pytest.approx(r.mAP, abs=1e-6)
 
 
+def test_the_final_evaluation_runs_once(
+    tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ccreid.engine.experiment as experiment
+
+    calls = []
+    real = experiment.evaluate_all
+
+    def counting(model, eval_sets, *args, **kwargs):
+        calls.append(sorted(eval_sets))
+        return real(model, eval_sets, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "evaluate_all", counting)
+    run_training(load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **{"train.epochs": 2})))
+    assert calls == [["cc", "general", "sc"]]
+
+
 def test_model_selection_never_reads_a_test_image(
     tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,16 +255,16 @@ def test_config_files_chain_through_base(tmp_path: Path) -> None:
 def test_ddp_two_processes_train_and_match_single_process_eval(
     tiny_synthetic: Path, tmp_path: Path
 ) -> None:
-    script = tmp_path / "ddp_run.py"
     overrides = tiny_overrides(tiny_synthetic, tmp_path)
-    script.write_text(
-        "from ccreid.config import load_config\nfrom ccreid.engine import run_training\n"
-        f"run_training(load_config(None, {overrides!r}))\n"
-    )
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", str(script)],
-                   check=True, env=env, cwd=tmp_path, timeout=600)  # fmt: skip
+    res = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", "-m", "ccreid.cli",
+         "train", str(REPO / "configs/base.yaml"), *overrides],
+        check=True, env=env, cwd=tmp_path, timeout=600, capture_output=True, text=True,
+    )  # fmt: skip
+    # Rank 0 alone prints the table and the run folder.
+    assert res.stdout.count("| cc |") == 1 and res.stdout.count("run folder:") == 1, res.stdout
     run = tmp_path / "tiny"
     ddp_results = json.loads((run / "results.json").read_text())
     cfg = load_config(None, overrides)

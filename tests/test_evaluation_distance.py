@@ -85,7 +85,7 @@ def reference_rerank(q_g, q_q, g_g, k1, k2, lam):
                 expanded += rc
         expanded = sorted(set(expanded))
         weights = [np.exp(-d[i, j]) for j in expanded]
-        for j, w in zip(expanded, weights):
+        for j, w in zip(expanded, weights, strict=True):
             v[i, j] = w / sum(weights)
     if k2 > 1:
         v = np.array([np.mean([v[j] for j in rank[i][:k2]], axis=0) for i in range(n)])

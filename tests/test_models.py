@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from ccreid.models import ATTENTIONS, BSGA, ModelOutput, build_model
+from ccreid.models import ATTENTIONS, BSGA, ModelOutput, attention_region_means, build_model
 
 
 @pytest.mark.parametrize(
@@ -26,10 +26,27 @@ def test_output_shapes(size, backbone, dim) -> None:
     assert model.feature_map(x, m).shape[-2:] == (size[0] // 16, size[1] // 16)
 
 
-def test_bsga_adds_about_50k_parameters_to_resnet50() -> None:
-    with_bsga = sum(p.numel() for p in build_model(10, attention="bsga").parameters())
-    without = sum(p.numel() for p in build_model(10, attention="none").parameters())
-    assert 45_000 <= with_bsga - without <= 55_000
+def test_bsga_has_the_papers_parameter_count_at_resnet50_stage_2() -> None:
+    """Four 7x7 convolutions with biases on 512 channels (SPEC section 2), counted by hand:
+    512->2, 1->1, 3->1 and a second 1->1."""
+    by_hand = (512 * 2 * 49 + 2) + (1 * 49 + 1) + (3 * 49 + 1) + (1 * 49 + 1)
+    assert sum(p.numel() for p in BSGA(512).parameters()) == by_hand == 50_426
+    shared = sum(p.numel() for p in BSGA(512, share_mask_conv=True).parameters())
+    assert shared == by_hand - 50
+
+
+def test_body_prior_init_starts_high_on_the_body_and_at_one_half_away_from_it() -> None:
+    bsga = BSGA(16, init="body_prior")
+    torch.nn.init.zeros_(bsga.attend.weight)  # isolate the bias: A_x = BODY_PRIOR_BIAS
+    mask = torch.zeros(1, 1, 128, 64)
+    mask[..., 32:96, 16:48] = 1
+    bsga(torch.randn(1, 16, 32, 16), mask)
+    means = attention_region_means(bsga.last_attention, mask)
+    inner = bsga.last_attention[0, 0, 11:21, 7:9]  # well inside the body: full 7x7 support
+    expected = torch.sigmoid(torch.tensor(BSGA.BODY_PRIOR_BIAS))
+    assert torch.allclose(inner, expected.expand_as(inner), atol=1e-5)
+    assert bsga.last_attention[0, 0, 0, 0] == pytest.approx(0.5)  # far from the body
+    assert means["body"] > means["background"] + 0.2  # edges of the body see part of the mask
 
 
 def test_zero_mask_with_zero_biases_gives_half_everywhere() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +27,6 @@ def tiny_segformer(folder: Path, labels: tuple[str, ...]) -> Path:
     return folder
 
 
-def run_cli(*args: str, expect: int = 0) -> None:
-    from ccreid import cli
-
-    sys.argv = ["ccreid", *args]
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-        raise SystemExit(0)
-    assert exc.value.code == expect
-
-
 @pytest.fixture()
 def images(tmp_path: Path) -> Path:
     root = tmp_path / "images"
@@ -50,11 +39,11 @@ def images(tmp_path: Path) -> Path:
 
 
 def test_parse_writes_a_mirrored_tree_of_label_pngs_and_resumes(
-    images: Path, tmp_path: Path
+    cli, images: Path, tmp_path: Path
 ) -> None:
     model = tiny_segformer(tmp_path / "model", ATR.labels)
     out = tmp_path / "masks"
-    run_cli(
+    cli(
         "parse",
         str(images),
         "--out",
@@ -74,46 +63,35 @@ def test_parse_writes_a_mirrored_tree_of_label_pngs_and_resumes(
     # Resume: a valid mask is kept (mtime unchanged); a truncated one is redone.
     kept = (out / "a/1.png").stat().st_mtime_ns
     (out / "b/3.png").write_bytes(b"\x89PNG broken")
-    run_cli("parse", str(images), "--out", str(out), "--model", str(model), "--size", "64")
+    cli("parse", str(images), "--out", str(out), "--model", str(model), "--size", "64")
     assert (out / "a/1.png").stat().st_mtime_ns == kept
     with Image.open(out / "b/3.png") as im:
         assert im.size == (20, 40)
-    run_cli("masks", "check", str(images), str(out))
+    cli("masks", "check", str(images), str(out))
 
 
-def test_model_with_other_labels_is_refused(images: Path, tmp_path: Path, capsys) -> None:
+def test_model_with_other_labels_is_refused(cli, images: Path, tmp_path: Path) -> None:
     model = tiny_segformer(tmp_path / "lip", LIP.labels)
-    run_cli("parse", str(images), "--out", str(tmp_path / "m"), "--model", str(model), expect=1)
-    assert "schema 'atr' expects" in capsys.readouterr().err
+    res = cli("parse", str(images), "--out", str(tmp_path / "m"), "--model", str(model), expect=1)
+    assert "schema 'atr' expects" in res.err
     assert not (tmp_path / "m").exists()
 
 
-def test_corrupt_image_is_reported_and_skipped(images: Path, tmp_path: Path, capsys) -> None:
+def test_corrupt_image_is_reported_and_skipped(cli, images: Path, tmp_path: Path) -> None:
     (images / "a" / "bad.jpg").write_bytes(b"not a jpeg")
     model = tiny_segformer(tmp_path / "model", ATR.labels)
-    run_cli(
-        "parse",
-        str(images),
-        "--out",
-        str(tmp_path / "m"),
-        "--model",
-        str(model),
-        "--size",
-        "64",
-        expect=1,
-    )
-    out = capsys.readouterr().out
-    assert "wrote 3 masks" in out and "bad.jpg" in out
+    res = cli("parse", images, "--out", tmp_path / "m", "--model", model, "--size", "64", expect=1)
+    assert "wrote 3 masks" in res.out and "bad.jpg" in res.out
 
 
-def test_import_lip_masks_converts_to_atr_keeping_parts(images: Path, tmp_path: Path) -> None:
+def test_import_lip_masks_converts_to_atr_keeping_parts(cli, images: Path, tmp_path: Path) -> None:
     src = tmp_path / "schp"
     lip = np.arange(20, dtype=np.uint8).repeat(40)[:800].reshape(40, 20)
     for rel in ("a/1.png", "a/2.png", "b/3.png"):
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(lip).save(src / rel)
     out = tmp_path / "masks"
-    run_cli(
+    cli(
         "parse",
         str(images),
         "--out",
@@ -129,12 +107,12 @@ def test_import_lip_masks_converts_to_atr_keeping_parts(images: Path, tmp_path: 
     assert np.array_equal(lip_to_atr_table()[:20][[5, 9, 12]], [4, 6, 5])
 
 
-def test_masks_check_fails_on_missing_and_show_draws(images: Path, tmp_path: Path) -> None:
+def test_masks_check_fails_on_missing_and_show_draws(cli, images: Path, tmp_path: Path) -> None:
     out = tmp_path / "masks"
     (out / "a").mkdir(parents=True)
     Image.fromarray(np.full((40, 20), 4, np.uint8)).save(out / "a/1.png")
-    run_cli("masks", "check", str(images), str(out), expect=1)
-    run_cli(
+    cli("masks", "check", str(images), str(out), expect=1)
+    cli(
         "masks",
         "show",
         str(images / "a/1.jpg"),

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import invoke
 from conftest import tiny_overrides
 
 from ccreid import cli
@@ -37,10 +38,8 @@ def places(tiny_synthetic: Path, tiny_checkpoint: Path, tmp_path_factory) -> dic
 
 
 def run_cli(args: list[str], capsys, monkeypatch) -> tuple[int, str]:
-    monkeypatch.setattr(sys, "argv", ["ccreid", *args])
-    with pytest.raises(SystemExit) as exc:
-        cli.main()
-    return exc.value.code, capsys.readouterr().err
+    result = invoke(args, monkeypatch, capsys)
+    return result.code, result.err
 
 
 TINY = "{tiny}"  # stands for the tiny-run overrides (dataset, masks, small model)

@@ -120,13 +120,18 @@ def test_frames_of_a_tracklet_share_their_crop_and_other_tracklets_do_not(
     prop = np.zeros(bg1.shape[:2], dtype=bool)
     py0, py1, px0, px1 = b.prop_box
     prop[py0:py1, px0:px1] = True  # the prop is drawn at a fixed place in the frame
-    keep = ~(prop[y - y1 : y - y1 + 40, x - x1 : x - x1 + 20] | prop[y - y2 : y - y2 + 40, x - x2 : x - x2 + 20])
+    keep = ~(
+        prop[y - y1 : y - y1 + 40, x - x1 : x - x1 + 20]
+        | prop[y - y2 : y - y2 + 40, x - x2 : x - x2 + 20]
+    )
     np.testing.assert_array_equal(overlap1[keep], overlap2[keep])
     # Another identity in the same camera takes another crop; other cameras another scene.
     if other != ident:
         assert _backdrop(seed, other, cam).crop_x != b.crop_x
     other_cam = 1 + cam % 4
-    assert not np.array_equal(camera_scene(seed, cam, 64, 32), camera_scene(seed, other_cam, 64, 32))
+    assert not np.array_equal(
+        camera_scene(seed, cam, 64, 32), camera_scene(seed, other_cam, 64, 32)
+    )
 
 
 def test_occluded_pixels_are_background_in_the_mask() -> None:
@@ -152,7 +157,7 @@ def test_occluded_pixels_are_background_in_the_mask() -> None:
         occluded += 1
         (y0, y1, x0, x1), _ = occ
         assert (labels[y0:y1, x0:x1] == 0).all()
-        assert labels[: y0].max() > 0  # the rest of the person is still labelled
+        assert labels[:y0].max() > 0  # the rest of the person is still labelled
     assert occluded > 3  # some frames do get an occluder
 
 
@@ -182,7 +187,6 @@ def test_each_test_outfit_has_exactly_two_wearers_and_the_test_split_has_its_own
     assert len(list((root / "VC-Clothes" / "query").glob("*.jpg"))) == 10 * 4 * 2
     assert len(list((root / "VC-Clothes" / "gallery").glob("*.jpg"))) == 10 * 4 * 2
     assert cfg.num_images == 2 * 4 * 2 + 10 * 4 * 4
-
 
 
 def test_more_identities_than_distinct_scene_crops_is_named(tmp_path: Path) -> None:

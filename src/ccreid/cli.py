@@ -101,11 +101,13 @@ def train(
     """
     from ccreid.config import load_config
     from ccreid.engine import results_table, run_training
+    from ccreid.engine.distributed import init_distributed
 
     cfg = load_config(config, overrides or [])
     result = run_training(cfg, resume=resume, console=err)
-    console.print(results_table(result.results))
-    console.print(f"run folder: {result.run_dir}")
+    if init_distributed().is_main:  # under torchrun, one table and one folder, not one per rank
+        console.print(results_table(result.results))
+        console.print(f"run folder: {result.run_dir}")
 
 
 @app.command("eval")
@@ -225,8 +227,9 @@ def parse(
     from rich.progress import Progress
 
     from ccreid.fileio import ensure_writable
+    from ccreid.imagefiles import list_images
     from ccreid.parsing import get_schema
-    from ccreid.parsing.parser import SegFormerParser, import_masks, iter_images, parse_tree
+    from ccreid.parsing.parser import SegFormerParser, import_masks, parse_tree
 
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
@@ -240,7 +243,7 @@ def parse(
         report = import_masks(from_schp, root, out, schema, to_atr)
     else:
         parser = SegFormerParser(model, schema, bf16=bf16, input_size=(size, size))
-        total = sum(1 for _ in iter_images(root))
+        total = len(list_images(root, recursive=True))
         start = time.perf_counter()
         with Progress(console=err) as progress:
             task = progress.add_task("parsing", total=total)

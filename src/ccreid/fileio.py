@@ -48,7 +48,9 @@ def atomic_write(
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a user's file honours the umask
+        os.chmod(
+            tmp, 0o666 & ~current_umask()
+        )  # mkstemp makes 0600; a user's file honours the umask
         if fsync:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())

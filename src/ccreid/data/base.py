@@ -17,7 +17,7 @@ import numpy as np
 
 from ccreid.data.records import EvalSet, Sample
 from ccreid.errors import CCReIDError, InputError
-from ccreid.parsing.parser import IMAGE_SUFFIXES
+from ccreid.imagefiles import list_images
 from ccreid.registry import Registry
 
 MISSING_LISTED = 5
@@ -154,12 +154,6 @@ class FileNameLayout(DatasetLayout):
 
 
 DATASETS: Registry[type[DatasetLayout]] = Registry("dataset")
-
-
-def list_images(folder: Path, recursive: bool = False) -> list[Path]:
-    """Image files in ``folder`` (or below it), in sorted order."""
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _refuse_escaping_links(raw: dict[str, list[RawSample]], root: Path) -> None:

@@ -132,7 +132,9 @@ class EpochSeeded(Sampler[SeededIndex]):
         self.sampler.set_epoch(epoch)
 
     def __iter__(self) -> Iterator[SeededIndex]:
-        base = np.random.SeedSequence([self.seed, self.epoch, self.sampler.rank]).generate_state(1)[0]
+        base = np.random.SeedSequence([self.seed, self.epoch, self.sampler.rank]).generate_state(1)[
+            0
+        ]
         for position, index in enumerate(self.sampler):
             yield SeededIndex(index, int(base) * 1_000_003 + position)
 

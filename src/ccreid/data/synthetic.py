@@ -395,7 +395,9 @@ def _assign_outfits(
         counts[int(np.flatnonzero(counts == 3)[0])] = 2
     slots = np.repeat(np.arange(n_ids), counts)
     pairs = rng.permutation(slots).reshape(-1, 2)
-    for i in np.flatnonzero(pairs[:, 0] == pairs[:, 1]):  # same person twice: swap with another pair
+    for i in np.flatnonzero(
+        pairs[:, 0] == pairs[:, 1]
+    ):  # same person twice: swap with another pair
         for j in rng.permutation(len(pairs)):
             a, b = pairs[i, 1], pairs[j, 0]
             if a not in pairs[j] and b not in pairs[i]:

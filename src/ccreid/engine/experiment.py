@@ -219,7 +219,9 @@ def _write_results(run_dir: Path, results: dict[str, RetrievalResult], source: d
     where = f"Weights: `{source['checkpoint']}` checkpoint, epoch {source['epoch']}."
     atomic_write_text(run_dir / "results.md", results_table(results) + f"\n\n{where}\n")
     payload = {k: r.summary() for k, r in results.items()}
-    atomic_write_text(run_dir / "results.json", json.dumps({**payload, "evaluated": source}, indent=1))
+    atomic_write_text(
+        run_dir / "results.json", json.dumps({**payload, "evaluated": source}, indent=1)
+    )
     if writer is not None:
         if logs:
             logs[-1].metrics.update(payload)

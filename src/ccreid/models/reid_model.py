@@ -14,7 +14,18 @@ from torch import nn
 from ccreid.errors import InputError, UnknownNameError
 from ccreid.models.attention import ATTENTIONS
 
-BACKBONES = {"resnet18": 128, "resnet34": 128, "resnet50": 512}  # layer2 output channels
+
+@dataclass(frozen=True)
+class BackboneWidths:
+    stage2: int  # channels after layer2, where the attention slot sits
+    feature: int  # channels after layer4 = the re-ID feature dimension
+
+
+BACKBONES = {
+    "resnet18": BackboneWidths(128, 512),
+    "resnet34": BackboneWidths(128, 512),
+    "resnet50": BackboneWidths(512, 2048),
+}
 MaskPolicy = Literal["require", "ones"]
 
 
@@ -110,14 +121,13 @@ def build_model(
     net = _backbone(backbone, pretrained, last_stride)
     if weights_path is not None:
         load_backbone_weights(net, weights_path)
-    channels = BACKBONES[backbone]
+    widths = BACKBONES[backbone]
     attn_cls = ATTENTIONS.get(attention)
     given = {"share_mask_conv": share_mask_conv, "init": bsga_init}
     attn = attn_cls(
-        channels, **{k: v for k, v in given.items() if k in getattr(attn_cls, "options", ())}
+        widths.stage2, **{k: v for k, v in given.items() if k in getattr(attn_cls, "options", ())}
     )
-    feature_dim = 2048 if backbone == "resnet50" else 512
-    return ReIDModel(net, attn, feature_dim, num_classes, mask_policy)
+    return ReIDModel(net, attn, widths.feature, num_classes, mask_policy)
 
 
 def load_backbone_weights(net: nn.Module, path: str | Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ccreid.parsing.parser import iter_images
+from ccreid.imagefiles import list_images
 from ccreid.parsing.schemas import PART_NAMES, ParsingSchema, to_parts
 
 
@@ -32,7 +32,7 @@ class MaskCheck:
 def check_masks(root: Path, mask_root: Path, schema: ParsingSchema) -> MaskCheck:
     result = MaskCheck()
     seen = set()
-    for image_path in iter_images(root):
+    for image_path in list_images(root, recursive=True):
         result.images += 1
         rel = image_path.relative_to(root).with_suffix(".png")
         seen.add(rel)

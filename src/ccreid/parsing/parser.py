@@ -8,7 +8,7 @@ image is read, because a silent index mix-up (ATR vs LIP) would erase the wrong 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,10 +19,10 @@ from PIL import Image, UnidentifiedImageError
 
 from ccreid.errors import CCReIDError, require
 from ccreid.fileio import atomic_write, ensure_writable
+from ccreid.imagefiles import list_images
 from ccreid.parsing.schemas import ATR, LIP, ParsingSchema, get_schema, normalise_label_name
 
 DEFAULT_MODEL = "mattmdjaga/segformer_b2_clothes"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 TEMP_SUFFIX = ".partial"  # masks are written as .<name>.<random>.partial, then renamed
 # LIP -> ATR by name where both have the label, else to a label of the same part.
 LIP_TO_ATR = {
@@ -64,12 +64,6 @@ def valid_mask(path: Path, size: tuple[int, int], schema: ParsingSchema) -> bool
     except (OSError, UnidentifiedImageError):
         return False
     return arr.ndim == 2 and arr.shape == size and int(arr.max(initial=0)) < schema.num_labels
-
-
-def iter_images(root: Path) -> Iterator[Path]:
-    for p in sorted(root.rglob("*")):
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file():
-            yield p
 
 
 class SegFormerParser:
@@ -158,7 +152,7 @@ def parse_tree(
             progress(len(pending))
         pending.clear()
 
-    for path in iter_images(root):
+    for path in list_images(root, recursive=True):
         target = (out / path.relative_to(root)).with_suffix(".png")
         try:
             with Image.open(path) as im:
@@ -196,7 +190,7 @@ def import_masks(
     sch = get_schema(schema)
     table = lip_to_atr_table() if to_atr else None
     report = ParseReport()
-    for image_path in iter_images(images_root):
+    for image_path in list_images(images_root, recursive=True):
         rel = image_path.relative_to(images_root).with_suffix(".png")
         mask_path = src / rel
         if not mask_path.is_file():

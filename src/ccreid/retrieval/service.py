@@ -14,7 +14,7 @@ from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
 from ccreid.fileio import ensure_writable
-from ccreid.parsing.parser import iter_images
+from ccreid.imagefiles import list_images
 from ccreid.retrieval.index import GalleryIndex, Hit, RetrievalIndexError, fingerprint
 
 
@@ -23,7 +23,7 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += list(iter_images(p))
+            files += list(list_images(p, recursive=True))
         elif p.is_file():
             files.append(p)
         else:

@@ -70,7 +70,9 @@ def ranked_lists(
     """For each query, the ranked gallery of each model (lists may be shorter than
     ``top_k``). Frame: green = same identity, red = another. Title: "=" when the outfit is
     the query's, "~" when it differs (clothes-changing hits are green with "~")."""
-    rows = [(q, name, orders[qi]) for qi, q in enumerate(queries) for name, orders in rankings.items()]
+    rows = [
+        (q, name, orders[qi]) for qi, q in enumerate(queries) for name, orders in rankings.items()
+    ]
     width = max(1, min(top_k, max((len(order) for _, _, order in rows), default=1)))
     fig, axes = plt.subplots(len(rows), width + 1, figsize=(1.0 * (width + 1), 2.1 * len(rows)))
     axes = np.atleast_2d(axes)

@@ -92,7 +92,7 @@ def build_report(
     report.tables.append(
         (f"Results (%) of {', '.join(runs)}: {runs[next(iter(runs))].parent}", header, rows)
     )
-    setting = "cc" if "cc" in data.eval_sets else next(iter(data.eval_sets))
+    setting = data.primary_setting
     report.figures.append(
         ("Training curves", training_curves(curves, out_dir / "curves.png", f"{setting}/mAP"))
     )
@@ -107,7 +107,7 @@ def build_report(
         f"{' vs '.join(compared)}; green = same identity, '=' same outfit as the query, '~' another",
         ranked_lists([es.query[i] for i in picks], es.gallery, compared, out_dir / "ranked_lists.png"),
     ))  # fmt: skip
-    bsga_runs = [n for n, cfg in configs.items() if cfg.model.attention == "bsga"]
+    bsga_runs = [n for n, cfg in configs.items() if A.attention_needs_mask(cfg)]
     if bsga_runs and data.train[0].mask:
         imgs, masks, maps = _attention(runs[bsga_runs[-1]], data, 4)
         report.figures.append(
