@@ -91,13 +91,15 @@ def synth(
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Argument(help="YAML config (see configs/).")],
+    config: Annotated[
+        Path, typer.Argument(help="YAML config file, or a packaged config name such as prcc/full.")
+    ],
     overrides: Overrides = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
 ) -> None:
     """Train, evaluate on all eval sets, write the run folder.
 
-    Example: ccreid train configs/prcc/full.yaml train.epochs=2 data.root=/data/prcc
+    Example: ccreid train prcc/full train.epochs=2 data.root=/data/prcc
     """
     from ccreid.config import load_config
     from ccreid.engine import results_table, run_training

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -15,6 +16,35 @@ from ccreid.errors import CCReIDError
 
 class ConfigError(CCReIDError, ValueError):
     """A config file or override that does not fit the schema."""
+
+
+def packaged_configs() -> Path:
+    """The configs shipped inside the package (one per dataset and ablation row)."""
+    return Path(str(resources.files("ccreid") / "configs"))
+
+
+def packaged_config_names() -> list[str]:
+    root = packaged_configs()
+    return sorted(
+        p.relative_to(root).with_suffix("").as_posix()
+        for p in root.rglob("*.yaml")
+        if not p.name.startswith("_")
+    )
+
+
+def resolve_config(path: str | Path) -> Path:
+    """A config file, or the name of a packaged config (``prcc/full``, ``base``)."""
+    given = Path(path)
+    if given.is_file():
+        return given
+    name = str(path).removesuffix(".yaml")
+    packaged = packaged_configs() / f"{name}.yaml"
+    if not given.exists() and packaged.is_file():
+        return packaged
+    raise ConfigError(
+        f"config file {path} does not exist, and no packaged config is named {name!r} "
+        f"(packaged: {', '.join(packaged_config_names())})"
+    )
 
 
 def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, DictConfig]]:
@@ -42,7 +72,7 @@ def _describe(exc: OmegaConfBaseException) -> str:
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """Schema defaults <- YAML chain (base first) <- ``key=value`` overrides, then validated."""
     cfg = OmegaConf.structured(ExperimentConfig)
-    sources = _read_chain(Path(path)) if path is not None else []
+    sources = _read_chain(resolve_config(path)) if path is not None else []
     for src, node in sources:
         try:
             cfg = OmegaConf.merge(cfg, node)
