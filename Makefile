@@ -27,8 +27,9 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1; } || \
 		echo "chromium could not be installed: the report rendering test will be skipped"
 
+# The demo's own folder: a second `make demo` replaces the first (DEMO_OUT=... to keep both).
 demo: $(STAMP)
-	$(VENV)/bin/ccreid demo --out $(DEMO_OUT)
+	$(VENV)/bin/ccreid demo --out $(DEMO_OUT) --overwrite
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

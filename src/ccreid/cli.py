@@ -43,11 +43,14 @@ def demo(
     out: Annotated[Path, typer.Option(help="Output folder (data, runs, report).")] = Path(
         "runs/demo"
     ),
-    budget: Annotated[str, typer.Option(help="fast (<= 10 min on 2 cores) or full.")] = "fast",
+    budget: Annotated[
+        str, typer.Option(help="fast (the README's demo) or full (longer).")
+    ] = "fast",
     seed: Annotated[int, typer.Option(help="First seed of data, sampling and initialisation.")] = 0,
     seeds: Annotated[
         int, typer.Option(help="Number of seeds (seed, seed+1, ...): mean and spread.")
     ] = 1,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo in --out.")] = False,
     overrides: Overrides = None,
 ) -> None:
     """Run the paper's ablation on the built-in synthetic dataset and write a report.
@@ -60,7 +63,9 @@ def demo(
         raise typer.BadParameter(f"budget must be one of {', '.join(BUDGETS)}")
     if seeds < 1:
         raise typer.BadParameter(f"--seeds must be >= 1, got {seeds}")
-    run_demo(out, budget, seed, console, seeds=seeds, overrides=overrides or [])
+    run_demo(
+        out, budget, seed, console, seeds=seeds, overrides=overrides or [], overwrite=overwrite
+    )
 
 
 @app.command()
@@ -96,6 +101,9 @@ def train(
     ],
     overrides: Overrides = None,
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace an existing run of the same name (its files are removed).")
+    ] = False,
 ) -> None:
     """Train, evaluate on all eval sets, write the run folder.
 
@@ -106,7 +114,9 @@ def train(
     from ccreid.engine.distributed import init_distributed
 
     cfg = load_config(config, overrides or [])
-    result = run_training(cfg, resume=resume, console=err)
+    if resume and overwrite:
+        raise typer.BadParameter("--resume continues a run, --overwrite replaces it: pick one")
+    result = run_training(cfg, resume=resume, console=err, overwrite=overwrite)
     if init_distributed().is_main:  # under torchrun, one table and one folder, not one per rank
         console.print(results_table(result.results))
         console.print(f"run folder: {result.run_dir}")
@@ -117,8 +127,19 @@ def eval_cmd(
     config: Annotated[Path, typer.Argument(help="YAML config naming the dataset.")],
     checkpoint: Annotated[Path, typer.Option(help="A .safetensors checkpoint of `ccreid train`.")],
     overrides: Overrides = None,
-    flip: Annotated[bool, typer.Option(help="Fuse features of the image and its mirror.")] = False,
-    rerank: Annotated[bool, typer.Option(help="k-reciprocal re-ranking.")] = False,
+    flip: Annotated[
+        bool | None,
+        typer.Option(
+            "--flip/--no-flip",
+            help="Fuse features of the image and its mirror (default: eval.flip).",
+        ),
+    ] = None,
+    rerank: Annotated[
+        bool | None,
+        typer.Option(
+            "--rerank/--no-rerank", help="k-reciprocal re-ranking (default: eval.rerank)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print top-1/5/10 and mAP for every eval set of the dataset.
@@ -228,13 +249,14 @@ def parse(
 
     from rich.progress import Progress
 
-    from ccreid.fileio import ensure_writable
+    from ccreid.fileio import ensure_writable, refuse_nested_folders
     from ccreid.imagefiles import list_images
     from ccreid.parsing import get_schema
     from ccreid.parsing.parser import SegFormerParser, import_masks, parse_tree
 
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
+    refuse_nested_folders(root, out)  # before any model is loaded or any file written
     if to_atr and schema != "lip":
         raise typer.BadParameter(
             f"--to-atr converts LIP labels to ATR; the masks are read as --schema {schema}, "
@@ -312,6 +334,9 @@ def masks_show(
     for f in (image, mask):
         if not f.is_file():
             raise FileNotFoundError(f"file {f} does not exist")
+    from ccreid.fileio import check_output_file
+
+    check_output_file(out, ".png")
     cre_examples([Sample(str(image), 0, 0, 0, str(mask))], out, schema)
     console.print(f"wrote {out}")
 
@@ -331,7 +356,7 @@ def visualize(
     """
     from ccreid.viz.run_report import build_report
 
-    runs = {p.name: p for p in run_dir}
+    runs = dict(zip(unique_labels(run_dir), run_dir, strict=True))
     md, page = build_report(runs, out or run_dir[0] / "report")
     console.print(f"report: {page} and {md}")
 
@@ -347,6 +372,9 @@ def index_build(
     kind: Annotated[
         str, typer.Option(help="flat (exact), ivf or hnsw (approximate, for millions).")
     ] = "flat",
+    recall: Annotated[
+        float, typer.Option(help="ivf: probe lists until recall@10 vs exact search reaches this.")
+    ] = 0.95,
 ) -> None:
     """Embed a gallery folder into a FAISS index with its metadata.
 
@@ -354,8 +382,15 @@ def index_build(
     """
     from ccreid.retrieval.service import build_index
 
-    index = build_index(checkpoint, gallery, out, mask_root, kind)
-    console.print(f"indexed {index.index.ntotal} images ({index.info['dim']}-d, {kind}) in {out}")
+    index = build_index(checkpoint, gallery, out, mask_root, kind, recall)
+    tuned = (
+        f", nprobe {index.info['nprobe']} (recall@10 {index.info['measured_recall']})"
+        if kind == "ivf"
+        else ""
+    )
+    console.print(
+        f"indexed {index.index.ntotal} images ({index.info['dim']}-d, {kind}{tuned}) in {out}"
+    )
 
 
 @index_app.command("add")
@@ -373,7 +408,9 @@ def index_add(
     """
     from ccreid.retrieval.service import add_to_index
 
-    index = add_to_index(index_dir, images, checkpoint, mask_root)
+    index, skipped = add_to_index(index_dir, images, checkpoint, mask_root)
+    if skipped:
+        console.print(f"skipped {skipped} image(s) already in the index")
     console.print(f"index now holds {index.index.ntotal} images")
 
 
@@ -387,6 +424,10 @@ def search(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     plot: Annotated[Path | None, typer.Option(help="Draw the ranked lists to this PNG.")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="The index's model, if it moved (its fingerprint is checked)."),
+    ] = None,
 ) -> None:
     """Rank the indexed gallery for each query image.
 
@@ -396,11 +437,13 @@ def search(
 
     from ccreid.retrieval.service import search as run_search
 
+    if top_k < 1:
+        raise typer.BadParameter(f"--top-k must be >= 1, got {top_k}")
     if plot is not None:
-        from ccreid.fileio import ensure_parent
+        from ccreid.fileio import check_output_file
 
-        ensure_parent(plot)  # before the search, not after it
-    samples, hits = run_search(index_dir, queries, top_k, None, mask_root)
+        check_output_file(plot, ".png")  # before the search, not after it
+    samples, hits = run_search(index_dir, queries, top_k, checkpoint, mask_root)
     if as_json:
         console.print_json(json.dumps([{"query": s.path, "results": [asdict(h) for h in hs]}
                                        for s, hs in zip(samples, hits, strict=True)]))  # fmt: skip
@@ -436,6 +479,17 @@ def export_onnx_cmd(
     console.print(
         f"wrote {report.path}; ONNX Runtime vs PyTorch max abs difference {report.max_abs_diff:.2e}"
     )
+
+
+def unique_labels(paths: list[Path]) -> list[str]:
+    """The shortest trailing part of each path that tells it from the others
+    (``A/full`` and ``B/full`` stay two runs, not one)."""
+    parts = [p.resolve().parts for p in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    raise typer.BadParameter("the same run folder is given twice")
 
 
 def _click_exception() -> type[Exception]:

@@ -18,7 +18,7 @@ from ccreid.config import load_config
 from ccreid.data import load_dataset
 from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
 from ccreid.engine import run_training
-from ccreid.fileio import atomic_write_text, ensure_writable
+from ccreid.fileio import RunFolderError, atomic_write_text, ensure_writable
 from ccreid.viz.run_report import build_report
 
 # Table 4 rows: (name, CRE, attention); all use L_id + L_BCTri.
@@ -84,12 +84,20 @@ def run_demo(
     console: Console | None = None,
     seeds: int = 1,
     overrides: list[str] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """For each of ``seeds`` seeds (``seed``, ``seed + 1``, ...): draw the synthetic set,
-    train and evaluate the four variants. Then write one report with mean and spread."""
+    train and evaluate the four variants. Then write one report with mean and spread.
+    An earlier demo in ``out`` is replaced only with ``overwrite``."""
     console = console or Console()
     out = Path(out)
     ensure_writable(out)
+    earlier = sorted(p.name for p in out.glob("seed-*/runs"))
+    if (earlier or (out / "summary.json").exists()) and not overwrite:
+        raise RunFolderError(
+            f"{out} already holds a demo ({', '.join(earlier) or 'summary.json'}): pass "
+            "--overwrite to replace it, or choose another --out"
+        )
     b = BUDGETS[budget]
     start = time.perf_counter()
     by_seed: dict[int, dict[str, Path]] = {}
@@ -113,7 +121,8 @@ def run_demo(
                                      f"name={slug(name)}", f"train.cre={cre}",
                                      f"model.attention={attention}", *(overrides or [])])  # fmt: skip
             console.rule(f"seed {s}, {name}: CRE {'on' if cre else 'off'}, attention {attention}")
-            by_seed[s][name] = run_training(cfg, console=console, data=seed_data).run_dir
+            by_seed[s][name] = run_training(cfg, console=console, data=seed_data,
+                                            overwrite=True).run_dir  # fmt: skip
     elapsed = time.perf_counter() - start
     summary = summarise(by_seed)
     intro = (

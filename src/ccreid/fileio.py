@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ccreid.errors import CCReIDError
+
 
 def ensure_writable(folder: Path, create: bool = True) -> None:
     """Fail before any long work when ``folder`` cannot be created or written.
@@ -26,9 +28,9 @@ def ensure_writable(folder: Path, create: bool = True) -> None:
         return
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)  # unique per process
+        os.close(fd)
+        os.unlink(probe)
     except OSError as exc:
         raise PermissionError(
             f"cannot write to output folder {folder}: {exc.strerror or exc}"
@@ -95,3 +97,103 @@ def ensure_parent(path: Path) -> None:
             f"cannot write {path}: its folder {path.parent} cannot be created "
             f"({exc.strerror or exc})"
         ) from None
+
+
+RUN_FILES = ("config.yaml", "metrics.json", "metrics.csv", "results.json", "results.md",
+             "checkpoints", "tb")  # fmt: skip
+LOCK_NAME = ".ccreid.lock"
+
+
+def prepare_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to write over an existing run unless asked: ``resume`` continues it,
+    ``overwrite`` removes its files first (so TensorBoard never mixes two runs)."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not existing or resume:
+        return
+    if not overwrite:
+        raise RunFolderError(
+            f"{run_dir} already holds a run ({', '.join(existing)}): pass --resume to continue "
+            "it, --overwrite to replace it, or choose another name= / output_dir="
+        )
+    for name in existing:
+        target = run_dir / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+
+
+class RunLock:
+    """An exclusive lock file held for a run's lifetime: two processes never write one run
+    folder at once. A lock left by a process that no longer exists is taken over."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_NAME
+        self.held = False
+
+    def __enter__(self) -> RunLock:
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is not None and _alive(owner):
+                    raise RunFolderError(
+                        f"{self.path.parent} is being written by another ccreid process "
+                        f"(pid {owner}); wait for it or choose another name="
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise RunFolderError(f"cannot take the lock {self.path}")
+
+    def _owner(self) -> int | None:
+        try:
+            return int(self.path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunFolderError(CCReIDError):
+    """A run folder that already holds a run, or that another process is writing."""
+
+
+def refuse_nested_folders(source: Path, out: Path) -> None:
+    """An output folder must not be the input folder, inside it, or around it: writing
+    masks there would overwrite a dataset's PNG images or parse its own output."""
+    src, dst = Path(source).resolve(), Path(out).resolve()
+    if dst == src or dst.is_relative_to(src) or src.is_relative_to(dst):
+        raise RunFolderError(
+            f"output folder {out} and image folder {source} overlap: write the masks to a "
+            "folder outside the dataset (e.g. data/prcc-masks)"
+        )
+
+
+def check_output_file(path: Path, suffix: str) -> None:
+    """Before long work: ``path`` is a file name with ``suffix`` in a folder we can write."""
+    from ccreid.errors import InputError
+
+    path = Path(path)
+    if path.suffix.lower() != suffix or path.is_dir():
+        raise InputError(f"output {path} must be a file name ending in {suffix}")
+    ensure_writable(path.parent if str(path.parent) else Path("."))

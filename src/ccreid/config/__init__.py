@@ -2,6 +2,7 @@
 
 from ccreid.config.loading import (
     ConfigError,
+    apply_overrides,
     from_yaml_text,
     load_config,
     to_yaml,
@@ -25,6 +26,7 @@ __all__ = [
     "LossConfig",
     "ModelConfig",
     "TrainConfig",
+    "apply_overrides",
     "from_yaml_text",
     "load_config",
     "to_yaml",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
@@ -12,6 +13,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ccreid.config.schema import CONFIG_VERSION, ExperimentConfig
 from ccreid.errors import CCReIDError
+
+MAX_SIDE = 4096  # pixels: larger inputs are a typo, not a re-ID crop
 
 
 class ConfigError(CCReIDError, ValueError):
@@ -56,6 +59,9 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
         node = OmegaConf.load(path)
     except Exception as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{path}: a config must be a mapping of sections (data:, model:, ...), "
+                          f"found a {type(node).__name__.removesuffix('Config').lower()}")  # fmt: skip
     chain: list[tuple[Path, DictConfig]] = []
     base = node.pop("base", None)
     if base is not None:
@@ -85,7 +91,25 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as exc:
         raise ConfigError(f"override {_describe(exc)}") from None
-    obj: ExperimentConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    try:
+        obj: ExperimentConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    except OmegaConfBaseException as exc:  # e.g. an interpolation ${...} that does not resolve
+        raise ConfigError(f"{path or 'config'}: {_describe(exc)}") from None
+    validate(obj)
+    return obj
+
+
+def apply_overrides(cfg: ExperimentConfig, overrides: Sequence[str]) -> ExperimentConfig:
+    """``key=value`` overrides on top of an existing config (e.g. a checkpoint's), validated."""
+    base = OmegaConf.structured(cfg)
+    bad = [o for o in overrides if "=" not in o]
+    if bad:
+        raise ConfigError(f"overrides must look like key=value, got {bad}")
+    try:
+        merged = OmegaConf.merge(base, OmegaConf.from_dotlist(list(overrides)))
+        obj: ExperimentConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"override {_describe(exc)}") from None
     validate(obj)
     return obj
 
@@ -98,8 +122,26 @@ def validate(cfg: ExperimentConfig) -> None:
             f"version: config version {cfg.version}, this ccreid reads version {CONFIG_VERSION}"
         )
     t, d = cfg.train, cfg.data
-    if t.lr <= 0:
-        problems.append(f"train.lr must be > 0, got {t.lr}")
+    if not (math.isfinite(t.lr) and t.lr > 0):
+        problems.append(f"train.lr must be a finite number > 0, got {t.lr}")
+    checks = [  # (holds, key, requirement, value)
+        (t.step_size >= 1, "train.step_size", ">= 1", t.step_size),
+        (math.isfinite(t.gamma) and 0 < t.gamma <= 1, "train.gamma", "in (0, 1]", t.gamma),
+        (t.warmup_epochs >= 0, "train.warmup_epochs", ">= 0", t.warmup_epochs),
+        (t.max_steps_per_epoch is None or t.max_steps_per_epoch >= 1,
+         "train.max_steps_per_epoch", ">= 1 (or null for whole epochs)", t.max_steps_per_epoch),
+        (math.isfinite(cfg.loss.weight) and cfg.loss.weight >= 0, "loss.weight", ">= 0", cfg.loss.weight),
+        (0 <= cfg.loss.label_smoothing < 1, "loss.label_smoothing", "in [0, 1)",
+         cfg.loss.label_smoothing),
+        (d.pad >= 0, "data.pad", ">= 0", d.pad),
+        (0 <= d.random_erasing <= 1, "data.random_erasing", "a probability in [0, 1]", d.random_erasing),
+        (0 <= d.flip <= 1, "data.flip", "a probability in [0, 1]", d.flip),
+        (d.workers >= 0, "data.workers", ">= 0", d.workers),
+        (max(d.height, d.width) <= MAX_SIDE, "data.height/width", f"<= {MAX_SIDE}",
+         f"{d.height}x{d.width}"),
+        (cfg.eval.batch_size >= 1, "eval.batch_size", ">= 1", cfg.eval.batch_size),
+    ]  # fmt: skip
+    problems += [f"{key} must be {need}, got {value}" for ok, key, need, value in checks if not ok]
     if t.epochs < 1:
         problems.append(f"train.epochs must be >= 1, got {t.epochs}")
     if t.weight_decay < 0:

@@ -8,6 +8,7 @@ A concrete dataset only knows its own folders and file names: it implements
 from __future__ import annotations
 
 import abc
+import inspect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -86,7 +87,9 @@ class DatasetLayout(abc.ABC):
 
     def __init__(self, **options: object) -> None:
         if options:
-            raise InputError(f"{type(self).__name__} takes no options {sorted(options)}")
+            raise InputError(
+                f"data.options {sorted(options)} are not options of {type(self).__name__} (it takes none)"
+            )
 
     def resolve_root(self, root: Path) -> Path:
         if self.default_subdir and (root / self.default_subdir).is_dir():
@@ -246,7 +249,15 @@ def load_dataset(
 
     ``val_ids`` holds out that many training identities as a validation set (for model
     selection) when the dataset ships none."""
-    layout = DATASETS.get(name)(**options)
+    layout_cls = DATASETS.get(name)
+    try:
+        layout = layout_cls(**options)
+    except TypeError:
+        accepted = [p for p in inspect.signature(layout_cls.__init__).parameters if p != "self"]
+        raise DatasetError(
+            f"data.options {sorted(options)} are not options of dataset {name!r} "
+            f"(it takes: {', '.join(a for a in accepted if a not in ('options', 'kwargs')) or 'none'})"
+        ) from None
     root = layout.resolve_root(Path(root))
     layout.check_layout(root)
     mask_dir = Path(mask_root) if mask_root is not None else None
@@ -284,11 +295,19 @@ def load_dataset(
     for s in splits["train"]:
         pid2clothes[s.pid, s.clothes] = True
     val_set = validation_set(splits["val"]) if val_ids else layout.validation(splits)
+    eval_sets = layout.protocol(splits)
+    for set_name, es in eval_sets.items():  # now, not at the first evaluation epochs later
+        for side, items in (("query", es.query), ("gallery", es.gallery)):
+            if not items:
+                raise DatasetError(
+                    f"evaluation set {set_name!r} of {name} under {root} has an empty {side} "
+                    "(its cameras or splits hold no images)"
+                )
     return ReIDData(
         name=name,
         root=root,
         train=splits["train"],
-        eval_sets=layout.protocol(splits),
+        eval_sets=eval_sets,
         primary_setting=layout.primary_setting,
         val_set=val_set,
         num_train_pids=len(pid_codes),

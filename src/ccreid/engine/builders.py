@@ -76,3 +76,13 @@ def inference_options(
         flip=cfg.eval.flip if flip is None else flip, schema=cfg.data.schema, device=device,
         dtype=resolve_dtype(cfg.train.precision, device), channels_last=cfg.train.channels_last,
     )  # fmt: skip
+
+
+def with_preprocessing_of(cfg: ExperimentConfig, trained: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with the image size and parsing schema a checkpoint was trained with: a model
+    must see what it was trained on, whatever the evaluation config says."""
+    import dataclasses
+
+    data = dataclasses.replace(cfg.data, height=trained.data.height, width=trained.data.width,
+                               schema=trained.data.schema)  # fmt: skip
+    return dataclasses.replace(cfg, data=data)

@@ -27,6 +27,7 @@ from ccreid.engine.builders import (
     build_train_loader,
     inference_options,
     select_device,
+    with_preprocessing_of,
 )
 from ccreid.engine.checkpoint import CheckpointError, load_checkpoint, load_model_weights
 from ccreid.engine.distributed import barrier, init_distributed
@@ -35,7 +36,7 @@ from ccreid.engine.precision import resolve_dtype
 from ccreid.engine.probes import attention_probe
 from ccreid.engine.trainer import EpochLog, Trainer
 from ccreid.evaluation import RetrievalResult
-from ccreid.fileio import atomic_write_text, ensure_writable
+from ccreid.fileio import RunLock, atomic_write_text, ensure_writable, prepare_run_folder
 from ccreid.losses import ReIDObjective
 from ccreid.models import ReIDModel
 
@@ -113,9 +114,13 @@ def run_training(
     console: Console | None = None,
     data: ReIDData | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Train (or resume) one experiment, then evaluate the final weights once on every
     evaluation set of the dataset.
+
+    An existing run folder is refused unless ``resume`` or ``overwrite``; a lock file
+    keeps a second process out while this one runs.
 
     Model selection (``best``) uses the validation set only (PRCC's rgb/val, or
     ``data.val_ids`` held-out training identities); without one there is no ``best``.
@@ -124,8 +129,21 @@ def run_training(
     dist_info = init_distributed()
     console = console or Console(stderr=True)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.name
+    lock = RunLock(run_dir)
     if dist_info.is_main:
         ensure_writable(run_dir)
+        lock.__enter__()
+    try:
+        return _train(cfg, run_dir, resume, overwrite, console, data, on_epoch, dist_info)
+    finally:
+        lock.__exit__()
+
+
+def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, overwrite: bool, console: Console,
+           data: ReIDData | None, on_epoch: Callable[[EpochLog], None] | None,
+           dist_info) -> RunResult:  # fmt: skip
+    if dist_info.is_main:
+        prepare_run_folder(run_dir, resume, overwrite)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
     validate_sampling(cfg, [s.pid for s in data.train], data.name)
@@ -246,20 +264,24 @@ def load_trained_model(
 
 
 def run_evaluation(
-    cfg: ExperimentConfig, checkpoint: str | Path, flip: bool = False, rerank: bool = False,
-    data: ReIDData | None = None, progress: Callable[[int], None] | None = None,
-    timings: dict[str, float] | None = None,
+    cfg: ExperimentConfig, checkpoint: str | Path, flip: bool | None = None,
+    rerank: bool | None = None, data: ReIDData | None = None,
+    progress: Callable[[int], None] | None = None, timings: dict[str, float] | None = None,
 ) -> dict[str, RetrievalResult]:  # fmt: skip
     """Evaluate a checkpoint on every eval set of the config's dataset.
 
+    ``flip``/``rerank`` default to the config's ``eval.flip``/``eval.rerank``; the image
+    size and schema are the checkpoint's own (see :func:`with_preprocessing_of`).
     ``progress`` is called with the number of images embedded; ``timings`` receives the
     extraction and metric seconds (see :func:`evaluate_all`).
     """
     dist_info = init_distributed()
     device = select_device(dist_info)
-    model, _ = load_trained_model(checkpoint, device)
+    model, trained = load_trained_model(checkpoint, device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = data or load_dataset(**A.dataset_kwargs(cfg))
-    return evaluate_all(model, data.eval_sets, inference_options(cfg, device, flip), dist_info,
-                        rerank=rerank, progress=progress, timings=timings)  # fmt: skip
+    opts = inference_options(with_preprocessing_of(cfg, trained), device, flip)
+    rerank = cfg.eval.rerank if rerank is None else rerank
+    return evaluate_all(model, data.eval_sets, opts, dist_info, rerank=rerank, progress=progress,
+                        timings=timings)  # fmt: skip

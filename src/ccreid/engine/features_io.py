@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 from ccreid.config import adapter as A
-from ccreid.config import load_config
+from ccreid.config import apply_overrides, load_config
 from ccreid.data import Sample, load_dataset
-from ccreid.engine.builders import inference_options
+from ccreid.engine.builders import inference_options, with_preprocessing_of
 from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
-from ccreid.fileio import atomic_write, atomic_write_text, ensure_parent
+from ccreid.fileio import atomic_write, atomic_write_text, ensure_writable
 
 
 def select_split(data, split: str) -> list[Sample]:
@@ -52,14 +52,33 @@ def write_features(out: Path, features: torch.Tensor, samples: list[Sample]) -> 
     return out
 
 
+FEATURE_SUFFIXES = (".npy", ".safetensors")
+
+
+def check_output(out: Path) -> None:
+    """Before any work: a features file name we can write (and its CSV beside it)."""
+    if out.suffix not in FEATURE_SUFFIXES:
+        raise InputError(f"output {out} must end in .safetensors or .npy")
+    if out.is_dir():
+        raise InputError(f"output {out} is a folder: give a file name ending in {out.suffix}")
+    ensure_writable(out.parent if str(out.parent) else Path("."))
+
+
 def extract_split(
     checkpoint: Path, out: Path, config: Path | None, split: str, overrides: list[str]
 ) -> tuple[Path, int]:
-    """Embed one split of the dataset named by ``config`` (default: the checkpoint's own)."""
-    ensure_parent(out)
+    """Embed one split of the dataset named by ``config`` (default: the checkpoint's own
+    training config); ``overrides`` apply to whichever config is used. Preprocessing
+    (image size) is always the checkpoint's."""
+    check_output(out)
     model, ckpt_cfg = load_trained_model(checkpoint, torch.device("cpu"))
-    cfg = load_config(config, overrides) if config is not None else ckpt_cfg
+    cfg = (
+        load_config(config, overrides)
+        if config is not None
+        else apply_overrides(ckpt_cfg, overrides)
+    )
     data = load_dataset(**A.dataset_kwargs(cfg))
     samples = select_split(data, split)
-    feats = extract_features(model, samples, inference_options(cfg, torch.device("cpu")))
+    opts = inference_options(with_preprocessing_of(cfg, ckpt_cfg), torch.device("cpu"))
+    feats = extract_features(model, samples, opts)
     return write_features(out, feats, samples), len(samples)

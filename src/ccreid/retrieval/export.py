@@ -13,10 +13,23 @@ from torch import nn
 
 from ccreid.config import adapter as A
 from ccreid.engine.experiment import load_trained_model
-from ccreid.errors import CCReIDError, require
-from ccreid.fileio import atomic_write, ensure_parent
+from ccreid.errors import CCReIDError, InputError, require
+from ccreid.fileio import atomic_write, ensure_writable
 
 MAX_ABS_DIFF = 1e-3
+MIN_OPSET = 18  # the dynamo exporter writes opset 18 graphs; others are converted from it
+
+
+def _with_opset(proto, opset: int, onnx):
+    """The exported graph at exactly ``opset`` (converted when the exporter chose another)."""
+    current = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    if current == opset:
+        return proto
+    try:
+        converted = onnx.version_converter.convert_version(proto, opset)
+    except Exception as exc:  # the converter raises plain RuntimeErrors
+        raise InputError(f"the graph cannot be converted to opset {opset}: {exc}") from None
+    return converted
 
 
 class ExportParityError(CCReIDError, RuntimeError):
@@ -50,7 +63,13 @@ def export_onnx(
     require("onnxscript", "export", "ONNX export")
 
     out = Path(out)
-    ensure_parent(out)
+    if out.suffix != ".onnx" or out.is_dir():
+        raise InputError(f"output {out} must be a file name ending in .onnx")
+    if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
+        raise InputError(
+            f"--opset {opset} is not supported: use {MIN_OPSET}..{onnx.defs.onnx_opset_version()}"
+        )
+    ensure_writable(out.parent if str(out.parent) else Path("."))
     model, cfg = load_trained_model(checkpoint, torch.device("cpu"))
     model = model.float().to(memory_format=torch.contiguous_format)
     aug = A.augment_config(cfg)
@@ -63,7 +82,7 @@ def export_onnx(
         wrapper, (image, mask), dynamo=True, opset_version=opset, input_names=["image", "mask"],
         output_names=["features"], dynamic_shapes={"image": {0: batch_dim}, "mask": {0: batch_dim}},
     )  # fmt: skip
-    proto = program.model_proto
+    proto = _with_opset(program.model_proto, opset, onnx)
     meta = {
         "ccreid.height": str(aug.height), "ccreid.width": str(aug.width),
         "ccreid.mean": json.dumps(list(aug.mean)), "ccreid.std": json.dumps(list(aug.std)),
@@ -73,7 +92,13 @@ def export_onnx(
     }  # fmt: skip
     onnx.helper.set_model_props(proto, meta)
     atomic_write(out, lambda tmp: onnx.save(proto, str(tmp)))
-    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped failures
+        raise ExportParityError(
+            f"{out} was written, but ONNX Runtime {ort.__version__} cannot load it "
+            f"(opset {opset}?): {str(exc).splitlines()[0]}"
+        ) from None
     names = tuple(i.name for i in session.get_inputs())
     check_image = torch.randn(
         batch + 1, 3, aug.height, aug.width, generator=gen

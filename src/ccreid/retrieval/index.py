@@ -91,24 +91,77 @@ class GalleryIndex:
         index.add(feats)
         return cls(index, list(rows), {**info, "dim": feats.shape[1], "kind": kind})
 
-    def add(self, features: np.ndarray, rows: list[dict]) -> None:
+    def relative(self, path: str | Path) -> str:
+        """How a gallery file is stored: relative to the recorded gallery root when inside
+        it (so an index folder can move), else absolute."""
+        p = Path(path).resolve()
+        root = Path(self.info.get("gallery_root", "/"))
+        return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+
+    def absolute(self, stored: str) -> str:
+        return str(Path(self.info.get("gallery_root", "/")) / stored)
+
+    def add(self, features: np.ndarray, rows: list[dict]) -> int:
+        """Append rows whose path is not indexed yet; returns how many were already there."""
         if features.shape[1] != self.info["dim"]:
             raise RetrievalIndexError(
                 f"features of dimension {features.shape[1]} cannot join an index of dimension {self.info['dim']}"
             )
-        self.index.add(_normalised(features))
-        self.rows.extend(rows)
+        known = {r["path"] for r in self.rows}
+        fresh = [i for i, r in enumerate(rows) if r["path"] not in known]
+        if fresh:
+            self.index.add(_normalised(features[fresh]))
+            self.rows.extend(rows[i] for i in fresh)
+        return len(rows) - len(fresh)
+
+    def tune_nprobe(self, target_recall: float = 0.95, sample: int = 200, k: int = 10) -> float:
+        """IVF: the smallest power-of-two nprobe whose recall@k against exact search, on a
+        sample of the gallery's own vectors, reaches ``target_recall`` (stored in info)."""
+        if self.info["kind"] != "ivf":
+            return 1.0
+        ivf = _faiss().extract_index_ivf(self.index)
+        vectors = ivf.reconstruct_n(0, self.index.ntotal)
+        picks = np.random.default_rng(0).choice(
+            len(vectors), min(sample, len(vectors)), replace=False
+        )
+        queries, k = vectors[picks], min(k, len(vectors))
+        exact = np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :k]
+        recall, nprobe = 0.0, 1
+        while True:
+            ivf.nprobe = nprobe
+            _, found = self.index.search(queries, k)
+            recall = float(
+                np.mean([len(set(a) & set(b)) / k for a, b in zip(exact, found, strict=True)])
+            )
+            if recall >= target_recall or nprobe >= ivf.nlist:
+                break
+            nprobe = min(ivf.nlist, nprobe * 2)
+        self.info.update(
+            nprobe=nprobe, recall_target=target_recall, measured_recall=round(recall, 4)
+        )
+        return recall
 
     def search(self, queries: np.ndarray, top_k: int = 10) -> list[list[Hit]]:
         if queries.shape[1] != self.info["dim"]:
             raise RetrievalIndexError(
                 f"query dimension {queries.shape[1]} does not match the index ({self.info['dim']})"
             )
+        if top_k < 1:
+            raise RetrievalIndexError(f"top_k must be >= 1, got {top_k}")
         k = min(top_k, self.index.ntotal)
-        scores, ids = self.index.search(_normalised(queries), k)
+        q = _normalised(queries)
+        scores, ids = self.index.search(q, k)
+        short = np.flatnonzero((ids < 0).any(axis=1))
+        if short.size and self.info["kind"] == "ivf":  # too few probed lists: search them all
+            ivf = _faiss().extract_index_ivf(self.index)
+            nprobe, ivf.nprobe = ivf.nprobe, ivf.nlist
+            scores[short], ids[short] = self.index.search(q[short], k)
+            ivf.nprobe = nprobe
         return [
             [
-                Hit(r + 1, float(s), **self.rows[i])
+                Hit(
+                    r + 1, float(s), **{**self.rows[i], "path": self.absolute(self.rows[i]["path"])}
+                )
                 for r, (s, i) in enumerate(zip(srow, irow, strict=True))
                 if i >= 0
             ]
@@ -129,16 +182,55 @@ class GalleryIndex:
 
     @classmethod
     def load(cls, folder: Path) -> GalleryIndex:
+        """Read an index folder; every way it can be broken is named with its file."""
         for name in ("index.faiss", "meta.csv", "info.json"):
             if not (folder / name).is_file():
                 raise RetrievalIndexError(f"{folder} is not an index folder: {name} is missing")
-        info = json.loads((folder / "info.json").read_text())
-        with (folder / "meta.csv").open(newline="") as fh:
-            rows = [{"path": r["path"], "pid": int(r["pid"]), "camid": int(r["camid"]), "clothes": int(r["clothes"])}
-                    for r in csv.DictReader(fh)]  # fmt: skip
-        index = _faiss().read_index(str(folder / "index.faiss"))
+        info = _read_info(folder / "info.json")
+        rows = _read_meta(folder / "meta.csv")
+        try:
+            index = _faiss().read_index(str(folder / "index.faiss"))
+        except RuntimeError as exc:
+            why = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+            raise RetrievalIndexError(
+                f"{folder / 'index.faiss'} is not a FAISS index ({why})"
+            ) from None
         if index.ntotal != len(rows):
             raise RetrievalIndexError(
                 f"{folder}: index holds {index.ntotal} vectors but meta.csv {len(rows)} rows"
             )
+        if info["kind"] == "ivf":
+            _faiss().extract_index_ivf(index).nprobe = int(info.get("nprobe", 1))
         return cls(index, rows, info)
+
+
+INFO_KEYS = ("dim", "kind", "checkpoint", "fingerprint")
+
+
+def _read_info(path: Path) -> dict:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RetrievalIndexError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise RetrievalIndexError(f"{path} must hold a JSON object, found {type(info).__name__}")
+    missing = [k for k in INFO_KEYS if k not in info]
+    if missing:
+        raise RetrievalIndexError(f"{path} lacks the key(s) {', '.join(missing)}")
+    return info
+
+
+def _read_meta(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        expected = ["path", "pid", "camid", "clothes"]
+        if reader.fieldnames is None or any(c not in reader.fieldnames for c in expected):
+            raise RetrievalIndexError(
+                f"{path} must start with the header line {','.join(expected)}, "
+                f"found {reader.fieldnames}"
+            )
+        try:
+            return [{"path": r["path"], "pid": int(r["pid"]), "camid": int(r["camid"]),
+                     "clothes": int(r["clothes"])} for r in reader]  # fmt: skip
+        except (TypeError, ValueError) as exc:
+            raise RetrievalIndexError(f"{path} line {reader.line_num}: {exc}") from None

@@ -15,7 +15,7 @@ from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
 from ccreid.fileio import ensure_writable
 from ccreid.imagefiles import list_images
-from ccreid.retrieval.index import GalleryIndex, Hit, RetrievalIndexError, fingerprint
+from ccreid.retrieval.index import INDEX_KINDS, GalleryIndex, Hit, RetrievalIndexError, fingerprint
 
 
 def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) -> list[Sample]:
@@ -51,22 +51,39 @@ def embed(checkpoint: Path, samples: list[Sample]) -> np.ndarray:
     return extract_features(model, samples, inference_options(cfg, torch.device("cpu"))).numpy()
 
 
-def _rows(samples: list[Sample]) -> list[dict]:
-    return [{"path": s.path, "pid": s.pid, "camid": s.camid, "clothes": s.clothes} for s in samples]
+def _rows(samples: list[Sample], index: GalleryIndex) -> list[dict]:
+    return [{"path": index.relative(s.path), "pid": s.pid, "camid": s.camid, "clothes": s.clothes}
+            for s in samples]  # fmt: skip
 
 
 def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | None = None,
-                kind: str = "flat") -> GalleryIndex:  # fmt: skip
+                kind: str = "flat", recall: float = 0.95) -> GalleryIndex:  # fmt: skip
+    """Embed a gallery folder into an index folder. IVF indexes get the nprobe that reaches
+    ``recall`` (recall@10 against exact search, stored in info.json)."""
+    if kind not in INDEX_KINDS:
+        raise InputError(f"unknown index kind {kind!r}; expected one of {', '.join(INDEX_KINDS)}")
+    if not 0 < recall <= 1:
+        raise InputError(f"--recall must be in (0, 1], got {recall}")
+    if not gallery.is_dir():
+        raise InputError(f"gallery {gallery} must be a folder of images")
     ensure_writable(out)
     samples = image_samples([gallery], mask_root, gallery)
     feats = embed(checkpoint, samples)
-    info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint)}
-    index = GalleryIndex.create(feats, _rows(samples), info, kind)
+    info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint),
+            "gallery_root": str(gallery.resolve())}  # fmt: skip
+    index = GalleryIndex.create(feats, [], info, kind)
+    index.rows = _rows(samples, index)
+    index.tune_nprobe(recall)
     index.save(out)
     return index
 
 
 def _check_model(index: GalleryIndex, checkpoint: Path) -> None:
+    if not checkpoint.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {checkpoint} (recorded in the index) does not exist: pass --checkpoint "
+            "with the model file's new place"
+        )
     if fingerprint(checkpoint) != index.info["fingerprint"]:
         raise RetrievalIndexError(
             f"{checkpoint} is not the model this index was built with ({index.info['checkpoint']})"
@@ -74,14 +91,19 @@ def _check_model(index: GalleryIndex, checkpoint: Path) -> None:
 
 
 def add_to_index(index_dir: Path, images: list[Path], checkpoint: Path | None = None,
-                 mask_root: Path | None = None) -> GalleryIndex:  # fmt: skip
+                 mask_root: Path | None = None) -> tuple[GalleryIndex, int]:  # fmt: skip
+    """Append images (already indexed files are skipped); returns the index and the number
+    skipped."""
     index = GalleryIndex.load(index_dir)
     checkpoint = checkpoint or Path(index.info["checkpoint"])
     _check_model(index, checkpoint)
     samples = image_samples(images, mask_root, images[0] if images[0].is_dir() else None)
-    index.add(embed(checkpoint, samples), _rows(samples))
-    index.save(index_dir)
-    return index
+    known = {r["path"] for r in index.rows}
+    fresh = [s for s in samples if index.relative(s.path) not in known]
+    if fresh:
+        index.add(embed(checkpoint, fresh), _rows(fresh, index))
+        index.save(index_dir)
+    return index, len(samples) - len(fresh)
 
 
 def search(index_dir: Path, queries: list[Path], top_k: int = 10, checkpoint: Path | None = None,
