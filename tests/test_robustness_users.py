@@ -247,3 +247,128 @@ def test_atomically_written_files_honour_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
+
+
+# --- one reading of masks, one-line errors ----------------------------------------------
+
+
+def _palette_mask(path: Path, labels: np.ndarray) -> None:
+    """A palette PNG (as SCHP writes) whose colours' luminance is not the label."""
+    im = Image.fromarray(labels, mode="P")
+    palette = np.zeros((256, 3), np.uint8)
+    palette[:18] = np.random.default_rng(0).integers(0, 255, (18, 3))
+    im.putpalette(palette.ravel().tolist())
+    im.save(path)
+
+
+def test_palette_masks_are_read_as_label_indices_everywhere(tmp_path: Path) -> None:
+    from ccreid.data import Sample
+    from ccreid.data.dataset import read_parts
+    from ccreid.parsing import ATR, get_schema, to_parts
+    from ccreid.parsing.labelmaps import read_label_map
+    from ccreid.parsing.masks import check_masks
+
+    labels = np.zeros((16, 8), np.uint8)
+    labels[2:6] = 2  # hair
+    labels[6:12] = 4  # upper clothes
+    (tmp_path / "img").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((16, 8, 3), np.uint8)).save(tmp_path / "img/a.jpg")
+    _palette_mask(tmp_path / "masks/a.png", labels)
+    np.testing.assert_array_equal(read_label_map(tmp_path / "masks/a.png"), labels)
+    parts = read_parts(tmp_path / "masks/a.png", ATR, (16, 8))[0].numpy()
+    np.testing.assert_array_equal(parts, to_parts(labels, ATR))
+    assert check_masks(tmp_path / "img", tmp_path / "masks", get_schema("atr")).complete
+    assert Sample  # the same reader serves training, masks check and plots
+
+
+@pytest.mark.parametrize("mode", ["RGB", "LA", "I;16"])
+def test_colour_or_16_bit_masks_are_refused_the_same_way_everywhere(tmp_path: Path, mode) -> None:
+    from ccreid.data import ImageReadError
+    from ccreid.data.dataset import read_parts
+    from ccreid.parsing import ATR, get_schema
+    from ccreid.parsing.masks import check_masks
+
+    (tmp_path / "img").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((16, 8, 3), np.uint8)).save(tmp_path / "img/a.jpg")
+    Image.new(mode, (8, 16)).save(tmp_path / "masks/a.png")
+    with pytest.raises(ImageReadError, match=f"mode-{mode} image: expected an 8-bit"):
+        read_parts(tmp_path / "masks/a.png", ATR, (16, 8))
+    res = check_masks(tmp_path / "img", tmp_path / "masks", get_schema("atr"))
+    assert res.bad_labels == [tmp_path / "masks/a.png"] and not res.size_mismatch
+
+
+def test_sixteen_bit_images_are_scaled_to_eight(tmp_path: Path) -> None:
+    from ccreid.data import read_image
+
+    deep = np.full((8, 4), 40000, np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    image = read_image(tmp_path / "deep.png")
+    assert image.dtype.is_floating_point is False and int(image.max()) == 40000 >> 8
+
+
+def test_a_decompression_bomb_mask_is_one_line(cli, tmp_path: Path) -> None:
+    Image.new("L", (7000, 7000)).save(tmp_path / "big.png")
+    Image.fromarray(np.zeros((16, 8, 3), np.uint8)).save(tmp_path / "a.jpg")
+    res = cli("masks", "show", tmp_path / "a.jpg", "--mask", tmp_path / "big.png",
+              "--out", tmp_path / "s.png", expect=1)  # fmt: skip
+    assert "too large for a label map" in res.err and "Traceback" not in res.err
+
+
+def test_a_corrupt_image_read_by_a_data_worker_is_one_line(
+    cli, tiny_synthetic: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_synthetic, data)
+    victim = sorted((data / "VC-Clothes" / "gallery").glob("*.jpg"))[0]
+    victim.write_bytes(b"not a jpeg")
+    overrides = tiny_overrides(data, tmp_path, **{"data.workers": 2})
+    res = cli("eval", CONFIG, "--checkpoint", tiny_checkpoint, *overrides, expect=1)
+    first = res.err.strip().splitlines()
+    assert (
+        len(first) == 1
+        and first[0].startswith("error: cannot decode image")
+        and victim.name in first[0]
+    )
+
+
+def test_schp_import_lists_skips_and_counts_unreadable_images(cli, tmp_path: Path) -> None:
+    images, src = tmp_path / "images", tmp_path / "schp"
+    images.mkdir()
+    src.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(np.zeros((16, 8, 3), np.uint8)).save(images / f"{name}.jpg")
+        Image.fromarray(np.zeros((16, 8), np.uint8)).save(src / f"{name}.png")
+    (images / "c.jpg").write_bytes(b"garbage")
+    Image.fromarray(np.zeros((16, 8), np.uint8)).save(src / "c.png")
+    res = cli("parse", images, "--out", tmp_path / "out", "--from-schp", src, expect=1)
+    assert "wrote 2 masks" in res.out and "c.jpg" in res.out and "1 failed" in res.out
+
+
+def test_a_manifest_saved_with_a_bom_is_read(tmp_path: Path) -> None:
+    from ccreid.data import load_dataset
+
+    rows = ["path,pid,camid,clothes,split"]
+    for i, (pid, cam, clo, split) in enumerate([(1, 1, 1, "train"), (1, 2, 2, "train"),
+            (2, 1, 1, "train"), (2, 2, 2, "train"), (3, 1, 1, "query"), (3, 2, 2, "gallery")]):  # fmt: skip
+        Image.fromarray(np.zeros((8, 4, 3), np.uint8)).save(tmp_path / f"{i}.jpg")
+        rows.append(f"{i}.jpg,{pid},{cam},{clo},{split}")
+    (tmp_path / "manifest.csv").write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+    data = load_dataset("manifest", tmp_path)
+    assert data.num_train_pids == 2
+
+
+def test_parse_size_zero_is_a_usage_error(cli, tmp_path: Path) -> None:
+    (tmp_path / "img").mkdir()
+    res = cli("parse", tmp_path / "img", "--out", tmp_path / "m", "--size", "0", expect=2)
+    assert "--size must be >= 32" in res.err
+
+
+def test_a_looping_image_link_is_named(tmp_path: Path) -> None:
+    from ccreid.errors import InputError
+    from ccreid.imagefiles import list_images
+
+    (tmp_path / "x.jpg").symlink_to(tmp_path / "x.jpg")
+    with pytest.raises(InputError, match="x.jpg is a link that leads to no file"):
+        list_images(tmp_path)

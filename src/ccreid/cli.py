@@ -256,6 +256,10 @@ def parse(
 
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
+    if size < 32 or batch_size < 1:
+        raise typer.BadParameter(
+            f"--size must be >= 32 and --batch-size >= 1, got {size}, {batch_size}"
+        )
     refuse_nested_folders(root, out)  # before any model is loaded or any file written
     if to_atr and schema != "lip":
         raise typer.BadParameter(
@@ -537,7 +541,11 @@ def _message(exc: BaseException) -> str:
     """The error as the user should read it: OS errors name the file first."""
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
-    return str(exc).strip("'\"")
+    text = str(exc).strip("'\"")
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: its own message
+        last = text.strip().splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from ccreid.data.transforms import (
 )
 from ccreid.errors import CCReIDError, InputError
 from ccreid.parsing import ParsingSchema, body_mask, erase_clothes, get_schema, to_parts
+from ccreid.parsing.labelmaps import LabelMapError, read_label_map
 
 _EMPTY = torch.empty(0)
 
@@ -41,19 +42,25 @@ class ReIDItem(NamedTuple):
 
 
 def read_image(path: str | Path) -> torch.Tensor:
-    """Decode an image file to uint8 RGB (3, H, W); grey and RGBA are converted."""
+    """Decode an image file to uint8 RGB (3, H, W); grey and RGBA are converted, 16-bit
+    images scaled to 8 bits."""
     try:
-        return decode_image(str(path), mode=ImageReadMode.RGB)
+        image = decode_image(str(path), mode=ImageReadMode.RGB)
     except Exception as exc:  # torchvision raises RuntimeError / ValueError variants
         raise ImageReadError(f"cannot decode image {path}: {exc}") from None
+    if image.dtype == torch.uint16:
+        image = (image.to(torch.int32) // 256).to(torch.uint8)  # uint16 has no shift op
+    elif image.dtype != torch.uint8:
+        raise ImageReadError(f"image {path} has {image.dtype} pixels: expected 8 or 16 bits")
+    return image
 
 
 def read_parts(path: str | Path, schema: ParsingSchema, size: tuple[int, int]) -> torch.Tensor:
     """Read a label PNG, check its size against the image, merge into the 7 parts (1, H, W)."""
     try:
-        labels = decode_image(str(path), mode=ImageReadMode.GRAY)[0].numpy()
-    except Exception as exc:
-        raise ImageReadError(f"cannot decode mask {path}: {exc}") from None
+        labels = read_label_map(path)
+    except LabelMapError as exc:
+        raise ImageReadError(str(exc)) from None
     if labels.shape != size:
         raise ImageReadError(
             f"mask {path} is {labels.shape[1]}x{labels.shape[0]}, image is {size[1]}x{size[0]}"

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ccreid.imagefiles import list_images
+from ccreid.parsing.labelmaps import LabelMapError, read_label_map
 from ccreid.parsing.schemas import PART_NAMES, ParsingSchema, to_parts
 
 
@@ -43,8 +44,8 @@ def check_masks(root: Path, mask_root: Path, schema: ParsingSchema) -> MaskCheck
         try:
             with Image.open(image_path) as im:
                 size = (im.height, im.width)
-            labels = np.asarray(Image.open(mask_path))
-        except (OSError, UnidentifiedImageError):
+            labels = read_label_map(mask_path)
+        except (OSError, UnidentifiedImageError, LabelMapError, Image.DecompressionBombError):
             result.bad_labels.append(mask_path)
             continue
         result.masks += 1

@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from ccreid.errors import CCReIDError, require
 from ccreid.fileio import atomic_write, ensure_writable
 from ccreid.imagefiles import list_images
+from ccreid.parsing.labelmaps import LabelMapError, read_label_map
 from ccreid.parsing.schemas import ATR, LIP, ParsingSchema, get_schema, normalise_label_name
 
 DEFAULT_MODEL = "mattmdjaga/segformer_b2_clothes"
@@ -59,11 +60,10 @@ def atomic_save_png(array: np.ndarray, path: Path) -> None:
 def valid_mask(path: Path, size: tuple[int, int], schema: ParsingSchema) -> bool:
     """A mask that decodes, has the image's size and only the schema's labels."""
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except (OSError, UnidentifiedImageError):
+        arr = read_label_map(path)
+    except LabelMapError:
         return False
-    return arr.ndim == 2 and arr.shape == size and int(arr.max(initial=0)) < schema.num_labels
+    return arr.shape == size and int(arr.max(initial=0)) < schema.num_labels
 
 
 class SegFormerParser:
@@ -196,14 +196,18 @@ def import_masks(
         if not mask_path.is_file():
             report.failed.append((mask_path, "missing"))
             continue
-        with Image.open(image_path) as im:
-            size = (im.height, im.width)
+        try:
+            with Image.open(image_path) as im:
+                size = (im.height, im.width)
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+            report.failed.append((image_path, f"unreadable image ({exc})"))  # listed, skipped
+            continue
         if not valid_mask(mask_path, size, sch):
             report.failed.append(
                 (mask_path, f"not a {size[1]}x{size[0]} label map of schema {sch.name}")
             )
             continue
-        labels = np.asarray(Image.open(mask_path))
+        labels = read_label_map(mask_path)
         atomic_save_png(table[labels] if table is not None else labels, out / rel)
         report.written += 1
     return report

@@ -12,10 +12,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from ccreid.data import Sample  # noqa: E402
+from ccreid.data import Sample, read_image  # noqa: E402
 from ccreid.fileio import atomic_write  # noqa: E402
 from ccreid.models import attention_region_means  # noqa: E402
 from ccreid.parsing import ATR, body_mask, erase_clothes, get_schema, to_parts  # noqa: E402
+from ccreid.parsing.labelmaps import read_label_map  # noqa: E402
 
 PART_COLOURS = np.array(
     [
@@ -56,8 +57,13 @@ def training_curves(runs: dict[str, list[dict]], path: Path, metric: str = "cc/m
     return _save(fig, path)
 
 
+def _rgb(path: str) -> np.ndarray:
+    """An image as (H, W, 3) uint8, read the way training reads it."""
+    return read_image(path).permute(1, 2, 0).numpy()
+
+
 def _thumb(path: str, size: tuple[int, int] = (64, 128)) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB").resize(size))
+    return np.asarray(Image.fromarray(_rgb(path)).resize(size))
 
 
 def ranked_lists(
@@ -98,7 +104,7 @@ def ranked_lists(
 
 
 def _parts_of(sample: Sample, schema: str) -> np.ndarray:
-    return to_parts(np.asarray(Image.open(sample.mask)), get_schema(schema))
+    return to_parts(read_label_map(sample.mask), get_schema(schema))
 
 
 def cre_examples(samples: list[Sample], path: Path, schema: str = ATR.name) -> Path:
@@ -106,7 +112,7 @@ def cre_examples(samples: list[Sample], path: Path, schema: str = ATR.name) -> P
     fig, axes = plt.subplots(len(samples), 4, figsize=(6, 2.6 * len(samples)))
     axes = np.atleast_2d(axes)
     for r, s in enumerate(samples):
-        image = np.asarray(Image.open(s.path).convert("RGB"))
+        image = _rgb(s.path)
         parts = _parts_of(s, schema)
         panels = [image, PART_COLOURS[parts], erase_clothes(image, parts), body_mask(parts) * 255]
         for c, (panel, title) in enumerate(

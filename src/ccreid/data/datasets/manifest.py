@@ -37,7 +37,7 @@ class Manifest(DatasetLayout):
     def scan(self, root: Path) -> dict[str, list[RawSample]]:
         csv_path = root / self.filename
         out: dict[str, list[RawSample]] = {s: [] for s in SPLITS}
-        with csv_path.open(newline="") as fh:
+        with csv_path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not a column name
             reader = csv.DictReader(fh)
             missing = set(COLUMNS) - set(reader.fieldnames or ())
             if missing:
