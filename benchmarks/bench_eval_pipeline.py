@@ -26,7 +26,7 @@ from ccreid.config import load_config, to_yaml
 from ccreid.data import load_dataset
 from ccreid.data.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_evaluation, save_checkpoint
-from ccreid.engine.experiment import inference_options
+from ccreid.engine.builders import inference_options
 from ccreid.engine.inference import extract_features
 from ccreid.engine.precision import autocast, resolve_dtype
 from ccreid.models import build_model

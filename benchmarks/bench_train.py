@@ -29,8 +29,9 @@ from _common import bracketed_ratios, peak_rss_mib, record, timed
 from ccreid.config import load_config
 from ccreid.data.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
+from ccreid.engine.builders import select_device
 from ccreid.engine.memory import release_freed_memory, resident_mib
-from ccreid.engine.precision import autocast, default_device, resolve_dtype
+from ccreid.engine.precision import autocast, resolve_dtype
 from ccreid.losses import ReIDObjective
 from ccreid.models import build_model
 
@@ -40,7 +41,7 @@ NUM_CLASSES = 40
 def bare_step_server(args: argparse.Namespace, conn) -> None:
     """Child process: build the model once, then run a block of steps per request
     (``True``: release freed memory after every step) and send (images/s, RSS per step)."""
-    device = default_device()
+    device = select_device()
     torch.manual_seed(0)
     model = build_model(NUM_CLASSES, backbone=args.backbone, attention="bsga")
     model = model.to(device, memory_format=torch.channels_last).train()
@@ -104,7 +105,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=12, help="steps per epoch and per bare block")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    device = default_device()
+    device = select_device()
     bare = BareSteps(args)
     bare_rates = [bare.run()[0]]
     rss: list[int] = []

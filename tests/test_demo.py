@@ -33,7 +33,9 @@ def test_report_files_exist_and_pictures_decode(demo_report: Path) -> None:
 def _md_table(md: str, caption_start: str) -> list[list[str]]:
     """Rows (without header) of the Markdown table under the heading that starts so."""
     block = md.split(f"## {caption_start}", 1)[1].split("\n\n", 2)[1]
-    return [line.strip("|").split(" | ") for line in block.splitlines()[2:]]
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")] for line in block.splitlines()[2:]
+    ]
 
 
 def test_html_is_self_contained_and_holds_the_tables(demo_report: Path) -> None:
@@ -98,3 +100,23 @@ def test_page_renders_the_table_in_headless_chromium(demo_report: Path) -> None:
     )  # fmt: skip
     dom = out.stdout
     assert "<table>" in dom and "CRE+BSGA" in dom and "cc mAP" in dom
+
+
+def test_the_reports_ranked_lists_show_no_item_the_metric_ignores(demo_report: Path) -> None:
+    from ccreid.data import load_dataset
+    from ccreid.viz.run_report import _rankings
+
+    root = demo_report.parent.parent / "seed-0"
+    data = load_dataset("vcclothes", root / "data", mask_root=root / "data" / "masks")
+    es = data.eval_sets["cc"]
+    picks = list(range(len(es.query)))
+    lists = _rankings(root / "runs" / "baseline", data, "cc", picks)
+    shown = 0
+    for qi, order in zip(picks, lists, strict=True):
+        q = es.query[qi]
+        for j in order:
+            g = es.gallery[int(j)]
+            same_id = g.pid == q.pid
+            assert not (same_id and (g.camid == q.camid or g.clothes == q.clothes))  # CC junk
+            shown += 1
+    assert shown > 0

@@ -225,7 +225,7 @@ def test_truncated_and_pickled_checkpoints_are_refused(tmp_path: Path) -> None:
     [
         (["train.epoch=3"], "train.epoch"),
         (["train.lr=fast"], "train.lr"),
-        (["train.lr=-1"], "train.lr must be > 0"),
+        (["train.lr=-1"], "train.lr must be a finite number > 0"),
         (["data.sampler=random"], "data.sampler"),
         (["version=0"], "config version 0"),
         (["model.attention=bsga", "data.mask_root=null"], "data.mask_root is required"),

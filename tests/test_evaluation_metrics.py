@@ -199,3 +199,28 @@ def test_evaluate_features_equals_evaluate_on_distances() -> None:
         streamed = evaluate_features(qf, gf, *labels, metric=metric)
         np.testing.assert_allclose(streamed.cmc, direct.cmc)
         assert streamed.mAP == pytest.approx(direct.mAP)
+
+
+def _is_junk(mode: str, qp, qc, qo, gp, gc, go) -> bool:
+    """SPEC section 5, written out for one (query, gallery) pair."""
+    if qp == gp and qc == gc:
+        return True
+    if mode == "sc" and qp == gp and qo != go:
+        return True
+    return mode == "cc" and qp == gp and qo == go
+
+
+@pytest.mark.parametrize("mode", ["general", "sc", "cc"])
+def test_ranked_lists_leave_out_what_the_metric_ignores(mode: str) -> None:
+    from ccreid.evaluation import Labels, ranked_without_junk
+
+    rng = np.random.default_rng(7)
+    q = Labels(rng.integers(0, 4, 12), rng.integers(0, 3, 12), rng.integers(0, 2, 12))
+    g = Labels(rng.integers(0, 4, 40), rng.integers(0, 3, 40), rng.integers(0, 2, 40))
+    dist = rng.random((12, 40)).round(1)  # many ties: broken by gallery index
+    lists = ranked_without_junk(dist, q, g, mode, top_k=10)
+    for i in range(12):
+        order = sorted(range(40), key=lambda j: (np.float32(dist[i, j]), j))
+        kept = [j for j in order if not _is_junk(mode, q.pids[i], q.camids[i], q.clothes[i],
+                                                 g.pids[j], g.camids[j], g.clothes[j])]  # fmt: skip
+        assert list(lists[i]) == kept[:10]

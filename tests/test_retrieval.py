@@ -46,8 +46,16 @@ def test_query_finds_its_own_gallery_twin_first(
 def test_add_appends_and_survives_reload(tiny_checkpoint: Path, gallery, tmp_path: Path) -> None:
     g, gm = gallery
     build_index(tiny_checkpoint, g, tmp_path / "idx", gm)
-    add_to_index(tmp_path / "idx", [g], mask_root=gm)
-    assert GalleryIndex.load(tmp_path / "idx").index.ntotal == 24
+    _, skipped = add_to_index(tmp_path / "idx", [g], mask_root=gm)  # the same files again
+    assert skipped == 12 and GalleryIndex.load(tmp_path / "idx").index.ntotal == 12
+    more, more_masks = tmp_path / "more", tmp_path / "more_masks"
+    more.mkdir()
+    more_masks.mkdir()
+    for f in g.glob("*.jpg"):
+        shutil.copy(f, more / f"copy-{f.name}")
+        shutil.copy(gm / f.with_suffix(".png").name, more_masks / f"copy-{f.stem}.png")
+    _, skipped = add_to_index(tmp_path / "idx", [more], mask_root=more_masks)
+    assert skipped == 0 and GalleryIndex.load(tmp_path / "idx").index.ntotal == 24
 
 
 def test_dimension_and_model_mismatch_are_errors(
