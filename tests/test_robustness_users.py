@@ -372,3 +372,13 @@ def test_a_looping_image_link_is_named(tmp_path: Path) -> None:
     (tmp_path / "x.jpg").symlink_to(tmp_path / "x.jpg")
     with pytest.raises(InputError, match="x.jpg is a link that leads to no file"):
         list_images(tmp_path)
+
+
+def test_a_mask_model_without_masks_names_the_config_key(
+    cli, tiny_synthetic: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    overrides = tiny_overrides(tiny_synthetic, tmp_path, **{"data.mask_root": "null",
+                                                            "model.attention": "none",
+                                                            "train.cre": False})  # fmt: skip
+    res = cli("eval", CONFIG, "--checkpoint", tiny_checkpoint, *overrides, expect=1)
+    assert "set data.mask_root=" in res.err and "mask_policy" not in res.err

@@ -86,3 +86,14 @@ def with_preprocessing_of(cfg: ExperimentConfig, trained: ExperimentConfig) -> E
     data = dataclasses.replace(cfg.data, height=trained.data.height, width=trained.data.width,
                                schema=trained.data.schema)  # fmt: skip
     return dataclasses.replace(cfg, data=data)
+
+
+def require_masks_for(model: ReIDModel, cfg: ExperimentConfig, checkpoint: object) -> None:
+    """A model whose attention needs body masks cannot be run on a config without them."""
+    from ccreid.config import ConfigError
+
+    if model.needs_mask and cfg.data.mask_root is None:
+        raise ConfigError(
+            f"{checkpoint} uses an attention module that needs body masks: set "
+            "data.mask_root=<folder of parsing masks> (`ccreid parse` makes them)"
+        )

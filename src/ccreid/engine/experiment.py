@@ -26,6 +26,7 @@ from ccreid.engine.builders import (
     build_scheduler,
     build_train_loader,
     inference_options,
+    require_masks_for,
     select_device,
     with_preprocessing_of,
 )
@@ -278,6 +279,7 @@ def run_evaluation(
     dist_info = init_distributed()
     device = select_device(dist_info)
     model, trained = load_trained_model(checkpoint, device)
+    require_masks_for(model, cfg, checkpoint)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     data = data or load_dataset(**A.dataset_kwargs(cfg))

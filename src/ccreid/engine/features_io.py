@@ -12,7 +12,7 @@ import torch
 from ccreid.config import adapter as A
 from ccreid.config import apply_overrides, load_config
 from ccreid.data import Sample, load_dataset
-from ccreid.engine.builders import inference_options, with_preprocessing_of
+from ccreid.engine.builders import inference_options, require_masks_for, with_preprocessing_of
 from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
@@ -77,6 +77,7 @@ def extract_split(
         if config is not None
         else apply_overrides(ckpt_cfg, overrides)
     )
+    require_masks_for(model, cfg, checkpoint)
     data = load_dataset(**A.dataset_kwargs(cfg))
     samples = select_split(data, split)
     opts = inference_options(with_preprocessing_of(cfg, ckpt_cfg), torch.device("cpu"))
