@@ -85,7 +85,7 @@ def main() -> None:
         cfg = load_config(None, [
             f"data.root={root}", f"data.mask_root={root / 'masks'}", f"data.height={args.height}",
             f"data.width={args.width}", f"data.workers={args.workers}",
-            f"model.backbone={args.backbone}", "model.pretrained=false", "train.precision=auto",
+            f"model.backbone={args.backbone}", "model.weights=none", "train.precision=auto",
             f"eval.batch_size={args.batch}",
         ])  # fmt: skip
         model = build_model(DATA.train_ids, backbone=args.backbone, attention="bsga")

@@ -121,7 +121,7 @@ def main() -> None:
         cfg = load_config(None, [
             f"data.root={root}", f"data.mask_root={root / 'masks'}", f"data.height={args.height}",
             f"data.width={args.width}", f"data.workers={args.workers}", f"model.backbone={args.backbone}",
-            "model.pretrained=false", "train.epochs=3", "train.eval_every=100",
+            "model.weights=none", "train.epochs=3", "train.eval_every=100",
             f"train.max_steps_per_epoch={args.steps}", "train.precision=auto", f"output_dir={tmp}/runs",
         ])  # fmt: skip
         result = run_training(cfg, on_epoch=after_epoch)

@@ -22,7 +22,7 @@ def tiny_overrides(root: Path, out: Path, **extra: object) -> list[str]:
     base = {
         "data.root": root, "data.mask_root": root / "masks", "data.height": 64, "data.width": 32,
         "data.pad": 2, "data.workers": 0, "data.num_identities": 4, "data.num_instances": 2,
-        "model.backbone": "resnet18", "model.pretrained": False, "train.epochs": 1,
+        "model.backbone": "resnet18", "model.weights": "none", "train.epochs": 1,
         "train.eval_every": 1, "train.max_steps_per_epoch": 3, "train.precision": "fp32",
         "output_dir": out, "name": "tiny", "eval.batch_size": 64,
     }  # fmt: skip

@@ -23,7 +23,9 @@ def test_report_files_exist_and_pictures_decode(demo_report: Path) -> None:
     folder = demo_report.parent
     md = (folder / "report.md").read_text()
     refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    assert {"curves.png", "ranked_lists.png", "attention.png", "cre.png"} <= set(refs)
+    assert {"curves.png", "ranked_lists.png", "attention.png", "cre.png", "activations.png"} <= set(
+        refs
+    )
     for ref in refs:
         with Image.open(folder / ref) as im:
             im.load()
@@ -41,7 +43,7 @@ def _md_table(md: str, caption_start: str) -> list[list[str]]:
 def test_html_is_self_contained_and_holds_the_tables(demo_report: Path) -> None:
     page = demo_report.read_text()
     srcs = re.findall(r"src='([^']+)'", page)
-    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == 5 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "http" not in page.replace("http-equiv", "")
     md = (demo_report.parent / "report.md").read_text()
     per_run = _md_table(md, "Results (%) of")
@@ -120,3 +122,26 @@ def test_the_reports_ranked_lists_show_no_item_the_metric_ignores(demo_report: P
             assert not (same_id and (g.camid == q.camid or g.clothes == q.clothes))  # CC junk
             shown += 1
     assert shown > 0
+
+
+def test_activation_figure_has_one_column_per_model(
+    demo_report: Path, monkeypatch, tmp_path
+) -> None:
+    """Figure 1: a query column plus one column per model, one row per query image."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ccreid.viz.plots import activation_maps
+
+    grids = []
+    real = plt.subplots
+    monkeypatch.setattr(plt, "subplots", lambda r, c, **k: grids.append((r, c)) or real(r, c, **k))
+    images = [np.zeros((16, 8, 3), np.uint8)] * 2
+    maps = {name: [np.random.rand(16, 8)] * 2 for name in ("baseline", "+CRE", "CRE+BSGA")}
+    path = activation_maps(images, maps, tmp_path / "a.png")
+    assert grids == [(2, 4)]
+    with Image.open(path) as im:
+        im.load()
+    assert (
+        "Activation maps (Figure 1 of the paper)" in (demo_report.parent / "report.md").read_text()
+    )

@@ -116,7 +116,7 @@ def test_torchvision_state_dict_loads_into_backbone(tmp_path) -> None:
     reference = torchvision.models.resnet50()
     path = tmp_path / "resnet50.pth"
     torch.save(reference.state_dict(), path)
-    model = build_model(4, weights_path=path)
+    model = build_model(4, weights=path)
     assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)
     assert torch.equal(
         model.backbone.layer4[2].bn3.running_mean, reference.layer4[2].bn3.running_mean

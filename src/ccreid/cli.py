@@ -353,16 +353,57 @@ def visualize(
     out: Annotated[
         Path | None, typer.Option(help="Report folder (default RUN_DIR/report).")
     ] = None,
+    activations: Annotated[
+        bool,
+        typer.Option(help="Add the paper's Figure 1: each model's activation map, same queries."),
+    ] = False,
 ) -> None:
     """Curves, ranked lists, attention maps and CRE examples of trained runs.
 
-    Example: ccreid visualize runs/prcc-full
+    Example: ccreid visualize runs/prcc-baseline-bctri runs/prcc-cre runs/prcc-full --activations
     """
     from ccreid.viz.run_report import build_report
 
     runs = dict(zip(unique_labels(run_dir), run_dir, strict=True))
-    md, page = build_report(runs, out or run_dir[0] / "report")
+    md, page = build_report(runs, out or run_dir[0] / "report", activations=activations)
     console.print(f"report: {page} and {md}")
+
+
+@app.command()
+def compare(
+    run_dir: Annotated[list[Path], typer.Argument(help="Run folders of `ccreid train`.")],
+    paper: Annotated[str, typer.Option(help="table3 (NKUP), table4, table5 or table6.")] = "table4",
+    out: Annotated[Path | None, typer.Option(help="Also write the table as Markdown here.")] = None,
+) -> None:
+    """Lay run folders out as one of the paper's tables: ours / paper (difference).
+
+    Example: ccreid compare runs/prcc-* runs/vcclothes-* --paper table4 --out table4.md
+    """
+    from ccreid.viz.compare import compare as compare_runs
+    from ccreid.viz.compare import markdown, rows
+
+    if out is not None:
+        from ccreid.fileio import check_output_file
+
+        check_output_file(out, ".md")
+    comp = compare_runs(run_dir, paper)
+    header, body = rows(comp)
+    table = Table(title=f"{comp.table.caption} (ours / paper (difference), %)")
+    for h in header:
+        table.add_column(h, justify="left" if h == "row" else "right")
+    for r in body:
+        table.add_row(*r)
+    console.print(table)
+    for (label, dataset), paths in comp.runs.items():
+        for p in paths:
+            console.print(f"  {label} ({dataset}): {p}: {comp.protocols[p]}")
+    if comp.unmatched:
+        console.print(f"  not rows of {paper}: {', '.join(map(str, comp.unmatched))}")
+    if out is not None:
+        from ccreid.fileio import atomic_write_text
+
+        atomic_write_text(out, markdown(comp))
+        console.print(f"wrote {out}")
 
 
 @index_app.command("build")

@@ -66,7 +66,8 @@ def demo_overrides(out: Path, budget: Budget, seed: int, data: Path) -> list[str
     return [
         "data.name=vcclothes", f"data.root={data}", f"data.mask_root={data / 'masks'}",
         f"data.height={budget.height}", f"data.width={budget.width}", "data.pad=4",
-        "data.sampler=clothes", "data.workers=1", "model.backbone=resnet18", "model.pretrained=false",
+        "data.sampler=clothes", "data.workers=1", "model.backbone=resnet18", "model.weights=none",
+        "eval.precision=auto",
         f"train.epochs={budget.epochs}", f"train.step_size={budget.step_size}",
         f"train.eval_every={budget.eval_every}", "train.lr=1e-3", f"train.seed={seed}",
         "eval.batch_size=256", f"output_dir={out}",
@@ -134,7 +135,7 @@ def run_demo(
     first = by_seed[seed]
     md, page = build_report(
         first, out / "report", data, title="ccreid demo: CRE and BSGA ablation", intro=intro,
-        extra_tables=summary_tables(summary),
+        extra_tables=summary_tables(summary), activations=True,
     )  # fmt: skip
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     _print_table(console, summary)

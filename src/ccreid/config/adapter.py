@@ -38,8 +38,7 @@ def model_kwargs(cfg: ExperimentConfig, num_classes: int) -> dict[str, Any]:
         "num_classes": num_classes,
         "backbone": m.backbone,
         "attention": m.attention,
-        "pretrained": m.pretrained,
-        "weights_path": m.weights_path,
+        "weights": m.weights,
         "last_stride": m.last_stride,
         "share_mask_conv": m.share_mask_conv,
         "bsga_init": m.bsga_init,
@@ -53,6 +52,7 @@ def objective_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
         "weight": lo.weight,
         "margin": lo.margin,
         "label_smoothing": lo.label_smoothing,
+        "distance": lo.distance,
     }
 
 

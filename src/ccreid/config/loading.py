@@ -62,6 +62,7 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
     if not isinstance(node, DictConfig):
         raise ConfigError(f"{path}: a config must be a mapping of sections (data:, model:, ...), "
                           f"found a {type(node).__name__.removesuffix('Config').lower()}")  # fmt: skip
+    migrate(node)
     chain: list[tuple[Path, DictConfig]] = []
     base = node.pop("base", None)
     if base is not None:
@@ -166,6 +167,13 @@ def validate(cfg: ExperimentConfig) -> None:
         problems.append(f"data.sampler must be 'pk' or 'clothes', got {d.sampler!r}")
     if min(d.height, d.width) < 32:
         problems.append(f"data.height/width must be >= 32, got {d.height}x{d.width}")
+    choices = [
+        ("loss.distance", cfg.loss.distance, ("cosine", "euclidean")),
+        ("train.cre_clothes", t.cre_clothes, ("same", "own")),
+        ("eval.precision", cfg.eval.precision, ("fp32", "auto", "bf16", "fp16")),
+    ]
+    problems += [f"{key} must be one of {', '.join(ok)}, got {value!r}"
+                 for key, value, ok in choices if value not in ok]  # fmt: skip
     if cfg.model.bsga_init not in ("default", "body_prior"):
         problems.append(
             f"model.bsga_init must be 'default' or 'body_prior', got {cfg.model.bsga_init!r}"
@@ -209,7 +217,18 @@ def to_yaml(cfg: ExperimentConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
+def migrate(node: DictConfig) -> DictConfig:
+    """Old keys in place of new ones, so earlier configs and checkpoints still load:
+    model.pretrained / model.weights_path (before 2026-11-26) -> model.weights."""
+    model = node.get("model")
+    if isinstance(model, DictConfig) and ("pretrained" in model or "weights_path" in model):
+        pretrained, path = model.pop("pretrained", False), model.pop("weights_path", None)
+        if "weights" not in model:  # torchvision's DEFAULT was what "pretrained" loaded
+            model.weights = path or ("imagenet1k_v2" if pretrained else "none")
+    return node
+
+
 def from_yaml_text(text: str) -> ExperimentConfig:
     """Parse a resolved config (e.g. stored in a checkpoint) back into the schema."""
-    cfg = OmegaConf.merge(OmegaConf.structured(ExperimentConfig), OmegaConf.create(text))
+    cfg = OmegaConf.merge(OmegaConf.structured(ExperimentConfig), migrate(OmegaConf.create(text)))
     return OmegaConf.to_object(cfg)  # type: ignore[return-value]

@@ -42,8 +42,10 @@ class DataConfig:
 class ModelConfig:
     backbone: str = "resnet50"
     attention: str = "bsga"  # none | bsga | se | cbam | eca
-    pretrained: bool = True
-    weights_path: str | None = None
+    # ImageNet initialisation: imagenet1k_v1 (the re-ID code of the paper's time, CAL
+    # included, loads torchvision's V1 weights), imagenet1k_v2, none, or a path to a
+    # torchvision-named state dict (.pth / .safetensors).
+    weights: str = "imagenet1k_v1"
     last_stride: int = 1
     share_mask_conv: bool = False
     bsga_init: str = "body_prior"  # body_prior | default (SPEC section 2; README: measured)
@@ -55,11 +57,15 @@ class LossConfig:
     weight: float = 1.0
     margin: float = 0.3
     label_smoothing: float = 0.0
+    distance: str = "cosine"  # cosine (the paper's L_BCTri) | euclidean (Hermans et al.'s L_Tri)
 
 
 @dataclass
 class TrainConfig:
     cre: bool = True
+    # Clothes label of an erased copy: same (its original's) or own (one "erased" outfit
+    # per identity, so L_BCTri treats original and erased copy as a cross-clothes pair).
+    cre_clothes: str = "same"
     epochs: int = 60
     lr: float = 3e-4
     weight_decay: float = 5e-4
@@ -77,6 +83,9 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     batch_size: int = 128
+    # Features in fp32 whatever the training precision (reported numbers do not depend on
+    # the CPU's bf16 support); auto follows train.precision's choice (faster on bf16 CPUs).
+    precision: str = "fp32"
     flip: bool = False
     rerank: bool = False
 

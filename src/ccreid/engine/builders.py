@@ -22,11 +22,13 @@ def select_device(dist_info: DistInfo = DistInfo()) -> torch.device:
 
 
 def build_model_from_config(
-    cfg: ExperimentConfig, num_classes: int, pretrained: bool | None = None
+    cfg: ExperimentConfig, num_classes: int, weights: str | None = None
 ) -> ReIDModel:
+    """The config's model; ``weights`` overrides ``model.weights`` (e.g. "none" when a
+    checkpoint's weights follow)."""
     kwargs = A.model_kwargs(cfg, num_classes)
-    if pretrained is not None:
-        kwargs["pretrained"] = pretrained
+    if weights is not None:
+        kwargs["weights"] = weights
     return build_model(**kwargs)
 
 
@@ -74,8 +76,14 @@ def inference_options(
     return InferenceOptions(
         augment=A.augment_config(cfg), batch_size=cfg.eval.batch_size, workers=cfg.data.workers,
         flip=cfg.eval.flip if flip is None else flip, schema=cfg.data.schema, device=device,
-        dtype=resolve_dtype(cfg.train.precision, device), channels_last=cfg.train.channels_last,
+        dtype=eval_dtype(cfg, device), channels_last=cfg.train.channels_last,
     )  # fmt: skip
+
+
+def eval_dtype(cfg: ExperimentConfig, device: torch.device) -> torch.dtype | None:
+    """fp32 features unless eval.precision asks otherwise (auto: as training chose)."""
+    precision = cfg.train.precision if cfg.eval.precision == "auto" else cfg.eval.precision
+    return resolve_dtype(precision, device)
 
 
 def with_preprocessing_of(cfg: ExperimentConfig, trained: ExperimentConfig) -> ExperimentConfig:

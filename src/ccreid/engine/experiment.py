@@ -166,6 +166,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, overwrite: bool, 
         probe=_attention_probe(model, data, opts), eval_every=cfg.train.eval_every,
         progress=make_progress(console), seed=cfg.train.seed,
         normalize=InputNormalizer.of(A.augment_config(cfg)),
+        erased_clothes_base=data.num_train_clothes if cfg.train.cre_clothes == "own" else None,
     )  # fmt: skip
     if resume:
         _restore(trainer, run_dir, data)
@@ -258,7 +259,7 @@ def load_trained_model(
         num_classes = int(ckpt.meta["num_classes"])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{checkpoint}: metadata lacks the training config ({exc})") from None
-    model = build_model_from_config(cfg, num_classes, pretrained=False)
+    model = build_model_from_config(cfg, num_classes, weights="none")
     load_model_weights(model, ckpt, checkpoint, for_eval=True)
     model.to(device or select_device()).eval()
     return model, cfg

@@ -58,15 +58,20 @@ class EpochLog:
 
 def step_inputs(
     batch: ReIDItem, cre: bool, device: torch.device, channels_last: bool,
-    normalize: InputNormalizer,
+    normalize: InputNormalizer, erased_clothes_base: int | None = None,
 ):  # fmt: skip
-    """Images, masks, pids, clothes of one step; CRE appends the erased copies (2M)."""
+    """Images, masks, pids, clothes of one step; CRE appends the erased copies (2M).
+
+    An erased copy keeps its original's clothes label, or, with ``erased_clothes_base``
+    (``train.cre_clothes=own``), gets the label ``base + pid``: one "erased" outfit per
+    identity, so L_BCTri pairs each original with its erased copy across clothes."""
     images, masks = batch.image, batch.mask
     pids, clothes = batch.pid, batch.clothes
     if cre:
         images = torch.cat([images, batch.erased])
         masks = torch.cat([masks, masks]) if masks.numel() else masks
-        pids, clothes = torch.cat([pids, pids]), torch.cat([clothes, clothes])
+        erased = clothes if erased_clothes_base is None else erased_clothes_base + pids
+        pids, clothes = torch.cat([pids, pids]), torch.cat([clothes, erased])
     images = normalize(images, device, channels_last)
     masks = masks.to(device, non_blocking=True).float() if masks.numel() else None
     return images, masks, pids.to(device), clothes.to(device)
@@ -99,6 +104,7 @@ class Trainer:
     best_score: float = -math.inf
     seed: int = 0
     normalize: InputNormalizer = field(default_factory=InputNormalizer)
+    erased_clothes_base: int | None = None  # train.cre_clothes=own: see step_inputs
     release_memory: bool = True  # after each epoch, see ccreid.engine.memory: flat RSS
 
     def __post_init__(self) -> None:
@@ -112,8 +118,9 @@ class Trainer:
 
     def train_step(self, batch: ReIDItem) -> StepResult:
         images, masks, pids, clothes = step_inputs(
-            batch, self.cre, self.device, self.channels_last, self.normalize
-        )
+            batch, self.cre, self.device, self.channels_last, self.normalize,
+            self.erased_clothes_base,
+        )  # fmt: skip
         with autocast(self.device, self.dtype):
             out = self.net(images, masks)
         terms: LossTerms = self.objective(out.logits, out.features, pids, clothes)

@@ -12,6 +12,7 @@ from ccreid.models.reid_model import (
     BACKBONES,
     ModelOutput,
     ReIDModel,
+    activation_map,
     build_model,
     load_backbone_weights,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "ECA",
     "ModelOutput",
     "ReIDModel",
+    "activation_map",
     "SqueezeExcitation",
     "attention_region_means",
     "build_model",

@@ -174,3 +174,67 @@ class CBAM(nn.Module):
         x = x * torch.sigmoid(ca)
         sa = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
         return x * torch.sigmoid(self.spatial(sa))
+
+
+@ATTENTIONS.register("cia")
+class ChannelInteractionAggregation(nn.Module):
+    """CIA of IANet (Hou et al., CVPR 2019, Sec. 3.2; this paper's reference [16]).
+
+    Interaction: each channel's spatial response c_i (length H*W) is compared with every
+    other, s_ij = exp(c_i . c_j) / sum_k exp(c_i . c_k) (a C x C relation, softmax over j).
+    Aggregation: c'_i = sum_j s_ij c_j. Output: X + BN(C'), the BatchNorm's scale starting
+    at 0 so the block begins as the identity and a pre-trained backbone is not disturbed.
+    The relation is computed in fp32 (a dot product over H*W saturates bf16).
+    """
+
+    needs_mask = False
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        nn.init.zeros_(self.norm.weight)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, c, h, w = x.shape
+        flat = x.float().reshape(b, c, h * w)
+        relation = torch.softmax(flat @ flat.transpose(1, 2), dim=-1)  # (b, c, c)
+        aggregated = (relation @ flat).reshape(b, c, h, w).to(x.dtype)
+        return x + self.norm(aggregated)
+
+
+@ATTENTIONS.register("psa")
+class PolarizedSelfAttention(nn.Module):
+    """Polarized self-attention, parallel layout (Liu et al., 2021; reference [31]).
+
+    Channel-only branch (eq. 1-2): A_ch = sigmoid(LN(W_z(W_v(X) . softmax(W_q(X))))), with
+    W_q: C -> 1 and W_v: C -> C/2 1x1 convolutions, the softmax over the H*W positions,
+    W_z: C/2 -> C and LayerNorm over channels; Z_ch = A_ch * X.
+    Spatial-only branch (eq. 3-4): A_sp = sigmoid(softmax(GAP(W_q'(X))) . W_v'(X)), with
+    W_q', W_v': C -> C/2, the softmax over channels; Z_sp = A_sp * X.
+    Output (eq. 5, parallel): Z_ch + Z_sp.
+    """
+
+    needs_mask = False
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        half = channels // 2
+        self.ch_query = nn.Conv2d(channels, 1, 1)
+        self.ch_value = nn.Conv2d(channels, half, 1)
+        self.ch_up = nn.Conv2d(half, channels, 1)
+        self.ch_norm = nn.LayerNorm(channels)
+        self.sp_query = nn.Conv2d(channels, half, 1)
+        self.sp_value = nn.Conv2d(channels, half, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, c, h, w = x.shape
+        # Channel-only: one attention weight per channel.
+        q = torch.softmax(self.ch_query(x).reshape(b, 1, h * w), dim=-1)  # (b, 1, hw)
+        v = self.ch_value(x).reshape(b, -1, h * w)  # (b, c/2, hw)
+        z = (v @ q.transpose(1, 2)).unsqueeze(-1)  # (b, c/2, 1, 1)
+        a_ch = torch.sigmoid(self.ch_norm(self.ch_up(z).flatten(1))).reshape(b, c, 1, 1)
+        # Spatial-only: one attention weight per position.
+        q_sp = torch.softmax(F.adaptive_avg_pool2d(self.sp_query(x), 1).flatten(1), dim=1)
+        v_sp = self.sp_value(x).reshape(b, -1, h * w)  # (b, c/2, hw)
+        a_sp = torch.sigmoid((q_sp.unsqueeze(1) @ v_sp).reshape(b, 1, h, w))
+        return x * a_ch + x * a_sp

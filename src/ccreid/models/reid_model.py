@@ -87,11 +87,20 @@ class ReIDModel(nn.Module):
         return ModelOutput(self.classifier(features), pooled, features)
 
 
-def _backbone(name: str, pretrained: bool, last_stride: int) -> nn.Module:
+IMAGENET_WEIGHTS = ("imagenet1k_v1", "imagenet1k_v2")
+
+
+def _backbone(name: str, weights: str, last_stride: int) -> nn.Module:
     if name not in BACKBONES:
         raise UnknownNameError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    weights = "DEFAULT" if pretrained else None
-    net = getattr(torchvision.models, name)(weights=weights)
+    tv_weights = None
+    if weights in IMAGENET_WEIGHTS:  # torchvision's own download
+        available = torchvision.models.get_model_weights(name)
+        if weights.upper() not in available.__members__:
+            known = ", ".join(m.lower() for m in available.__members__ if m != "DEFAULT")
+            raise InputError(f"{name} has no {weights} weights in torchvision (it has: {known})")
+        tv_weights = available[weights.upper()]
+    net = getattr(torchvision.models, name)(weights=tv_weights)
     if last_stride == 1:
         block = net.layer4[0]
         conv = block.conv2 if name == "resnet50" else block.conv1
@@ -108,19 +117,20 @@ def build_model(
     num_classes: int,
     backbone: str = "resnet50",
     attention: str = "bsga",
-    pretrained: bool = False,
+    weights: str | Path = "none",
     last_stride: int = 1,
-    weights_path: str | Path | None = None,
     mask_policy: MaskPolicy = "require",
     share_mask_conv: bool = False,
     bsga_init: str = "body_prior",
 ) -> ReIDModel:
-    """A re-ID model. ``pretrained`` loads torchvision's ImageNet weights (downloads);
-    ``weights_path`` loads a local torchvision-compatible backbone state dict instead.
-    ``share_mask_conv`` and ``bsga_init`` go to attention modules that declare them."""
-    net = _backbone(backbone, pretrained, last_stride)
-    if weights_path is not None:
-        load_backbone_weights(net, weights_path)
+    """A re-ID model. ``weights``: "imagenet1k_v1" / "imagenet1k_v2" load torchvision's
+    ImageNet weights (downloaded), "none" starts from random, anything else is a path to a
+    torchvision-named backbone state dict. ``share_mask_conv`` and ``bsga_init`` go to
+    attention modules that declare them."""
+    weights = str(weights)
+    net = _backbone(backbone, weights if weights in IMAGENET_WEIGHTS else "none", last_stride)
+    if weights not in (*IMAGENET_WEIGHTS, "none"):
+        load_backbone_weights(net, weights)
     widths = BACKBONES[backbone]
     attn_cls = ATTENTIONS.get(attention)
     given = {"share_mask_conv": share_mask_conv, "init": bsga_init}
@@ -143,3 +153,17 @@ def load_backbone_weights(net: nn.Module, path: str | Path) -> None:
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(f"{path}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")
+
+
+@torch.no_grad()
+def activation_map(
+    model: ReIDModel, images: torch.Tensor, masks: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Class-independent activation of the last stage (the mean over its channels),
+    upsampled to the input and scaled to [0, 1] per image: where the model looks."""
+    model.eval()
+    fmap = model.feature_map(images, masks).float().mean(dim=1, keepdim=True)
+    up = F.interpolate(fmap, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    lo = up.flatten(1).min(dim=1).values[:, None, None]
+    hi = up.flatten(1).max(dim=1).values[:, None, None]
+    return (up - lo) / (hi - lo).clamp_min(1e-12)

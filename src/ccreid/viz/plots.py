@@ -146,3 +146,25 @@ def attention_maps(
             axes[r, c].axis("off")
     fig.colorbar(shown, ax=axes[:, 2].tolist(), shrink=0.6)
     return _save(fig, path)
+
+
+def activation_maps(
+    images: list[np.ndarray], maps: dict[str, list[np.ndarray]], path: Path
+) -> Path:
+    """Figure 1 of the paper: for each query image (a row), the image and each model's
+    class-independent activation map (a column per model) overlaid on it."""
+    names = list(maps)
+    fig, axes = plt.subplots(
+        len(images), len(names) + 1, figsize=(1.6 * (len(names) + 1), 2.8 * len(images))
+    )
+    axes = np.atleast_2d(axes)
+    for r, img in enumerate(images):
+        axes[r, 0].imshow(img)
+        axes[r, 0].set_title("query", fontsize=8)
+        for c, name in enumerate(names, start=1):
+            axes[r, c].imshow(img)
+            axes[r, c].imshow(maps[name][r], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            axes[r, c].set_title(name, fontsize=8)
+    for ax in axes.ravel():
+        ax.axis("off")
+    return _save(fig, path)

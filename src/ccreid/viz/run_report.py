@@ -16,7 +16,14 @@ from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features, labels_of
 from ccreid.evaluation import pairwise_distance, ranked_without_junk
 from ccreid.fileio import ensure_writable
-from ccreid.viz.plots import attention_maps, cre_examples, ranked_lists, training_curves
+from ccreid.models import activation_map
+from ccreid.viz.plots import (
+    activation_maps,
+    attention_maps,
+    cre_examples,
+    ranked_lists,
+    training_curves,
+)
 from ccreid.viz.report import Report
 
 SETTINGS = ("general", "sc", "cc")
@@ -41,6 +48,24 @@ def _rankings(
     return ranked_without_junk(dist, labels_of(picked), labels_of(es.gallery), es.mode, top_k)
 
 
+def _activations(
+    runs: dict[str, Path], data: ReIDData, samples: list
+) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
+    """Each run's last-stage activation map on the same query images (Figure 1)."""
+    maps = {}
+    images = None
+    for name, run in runs.items():
+        model, cfg = load_trained_model(_checkpoint(run), torch.device("cpu"))
+        ds = ReIDImageDataset(samples, A.augment_config(cfg), masks=model.needs_mask,
+                              schema=cfg.data.schema)  # fmt: skip
+        items = [ds[i] for i in range(len(ds))]
+        batch = InputNormalizer.of(A.augment_config(cfg))(torch.stack([it.image for it in items]))
+        masks = torch.stack([it.mask for it in items]).float() if model.needs_mask else None
+        maps[name] = list(activation_map(model, batch, masks).numpy())
+        images = images or [it.image.permute(1, 2, 0).numpy() for it in items]
+    return images or [], maps
+
+
 def _attention(run_dir: Path, data: ReIDData, count: int) -> tuple[list, list, list]:
     model, cfg = load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
     gallery = data.eval_sets[data.primary_setting].gallery  # test images, as the report's numbers
@@ -61,6 +86,7 @@ def build_report(
     runs: dict[str, Path], out_dir: Path, data: ReIDData | None = None, title: str = "ccreid report",
     intro: str = "", notes: list[str] | None = None, num_queries: int = 4,
     extra_tables: list[tuple[str, list[str], list[list[str]]]] | None = None,
+    activations: bool = False,
 ) -> tuple[Path, Path]:  # fmt: skip
     """Results table, training curves, ranked lists (first vs last run), attention, CRE.
 
@@ -107,6 +133,14 @@ def build_report(
         f"{' vs '.join(compared)}; green = same identity, '=' same outfit as the query, '~' another",
         ranked_lists([es.query[i] for i in picks], es.gallery, compared, out_dir / "ranked_lists.png"),
     ))  # fmt: skip
+    if activations:
+        queries = [es.query[i] for i in picks]
+        images, maps = _activations(runs, data, queries)
+        report.figures.append((
+            f"Activation maps (Figure 1 of the paper): mean of the last stage's channels, "
+            f"{setting} queries; one column per model",
+            activation_maps(images, maps, out_dir / "activations.png"),
+        ))  # fmt: skip
     bsga_runs = [n for n, cfg in configs.items() if A.attention_needs_mask(cfg)]
     if bsga_runs and data.train[0].mask:
         imgs, masks, maps = _attention(runs[bsga_runs[-1]], data, 4)

@@ -1,4 +1,9 @@
-"""NKUP: Market-style folders, <pid>_D<day>_C<cam>...; the recording day is the outfit."""
+"""NKUP: Market-style folders, <pid>_D<day>_C<cam>...
+
+Assumption (SPEC section 6, not a label the dataset ships): the recording day stands for
+the outfit, so the clothes id is (pid, day). The clothes-changing setting depends on it;
+the general setting (same-camera matches removed, no clothes rule) does not, which is why
+both are reported."""
 
 from __future__ import annotations
 
