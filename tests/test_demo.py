@@ -42,7 +42,7 @@ def _md_table(md: str, caption_start: str) -> list[list[str]]:
 
 def test_html_is_self_contained_and_holds_the_tables(demo_report: Path) -> None:
     page = demo_report.read_text()
-    srcs = re.findall(r"src='([^']+)'", page)
+    srcs = re.findall(r'src="([^"]+)"', page)
     assert len(srcs) == 5 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "http" not in page.replace("http-equiv", "")
     md = (demo_report.parent / "report.md").read_text()

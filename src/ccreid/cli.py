@@ -406,6 +406,45 @@ def compare(
         console.print(f"wrote {out}")
 
 
+@app.command()
+def serve(
+    index_dir: Annotated[Path, typer.Argument(help="Index folder of `ccreid index build`.")],
+    host: Annotated[
+        str, typer.Option(help="Address to bind (localhost only by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
+    checkpoint: Annotated[Path | None, typer.Option(help="The index's model, if it moved.")] = None,
+    parser: Annotated[
+        str | None, typer.Option(help="SegFormer parser (name or folder) that makes query masks.")
+    ] = None,
+    max_upload_mb: Annotated[int, typer.Option(help="Largest accepted upload.")] = 10,
+) -> None:
+    """Search an index from a web page (/) and an HTTP API (/api/search, /api/info).
+
+    Example: ccreid serve gallery.idx --port 8000 --parser mattmdjaga/segformer_b2_clothes
+    """
+    import os
+
+    from ccreid.errors import require
+    from ccreid.retrieval.server import ENV_PREFIX, create_app, load_searcher
+
+    uvicorn = require("uvicorn", "serve", "ccreid serve")
+    if workers < 1 or not 0 < port < 65536 or max_upload_mb < 1:
+        raise typer.BadParameter("--workers and --max-upload-mb must be >= 1, --port in 1..65535")
+    limit = max_upload_mb * 2**20
+    searcher = load_searcher(index_dir, str(checkpoint) if checkpoint else None, parser)
+    err.print(f"serving {searcher.index.index.ntotal} images on http://{host}:{port}/")
+    if workers == 1:
+        uvicorn.run(create_app(searcher, limit), host=host, port=port, log_level="warning")
+        return
+    os.environ.update({f"{ENV_PREFIX}INDEX": str(index_dir), f"{ENV_PREFIX}MAX_UPLOAD_BYTES": str(limit),
+                       **({f"{ENV_PREFIX}CHECKPOINT": str(checkpoint)} if checkpoint else {}),
+                       **({f"{ENV_PREFIX}PARSER": parser} if parser else {})})  # fmt: skip
+    uvicorn.run("ccreid.retrieval.server:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning")  # fmt: skip
+
+
 @index_app.command("build")
 def index_build(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `ccreid train`.")],

@@ -75,7 +75,8 @@ def demo_overrides(out: Path, budget: Budget, seed: int, data: Path) -> list[str
 
 
 def slug(variant: str) -> str:
-    return variant.lower().replace("+", "plus-")
+    """Run folder name of a variant: "CRE+BSGA" -> "cre-plus-bsga", "+CRE" -> "plus-cre"."""
+    return variant.lower().replace("+", "-plus-").strip("-")
 
 
 def run_demo(

@@ -44,6 +44,7 @@ class Hit:
     pid: int
     camid: int
     clothes: int
+    row: int = -1  # position in the index (how `serve` names a thumbnail, never by path)
 
 
 def fingerprint(checkpoint: Path) -> str:
@@ -160,8 +161,11 @@ class GalleryIndex:
         return [
             [
                 Hit(
-                    r + 1, float(s), **{**self.rows[i], "path": self.absolute(self.rows[i]["path"])}
-                )
+                    r + 1,
+                    float(s),
+                    **{**self.rows[i], "path": self.absolute(self.rows[i]["path"])},
+                    row=int(i),
+                )  # fmt: skip
                 for r, (s, i) in enumerate(zip(srow, irow, strict=True))
                 if i >= 0
             ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,15 @@ from ccreid.errors import InputError
 from ccreid.fileio import ensure_writable
 from ccreid.imagefiles import list_images
 from ccreid.retrieval.index import INDEX_KINDS, GalleryIndex, Hit, RetrievalIndexError, fingerprint
+
+_LEADING_ID = re.compile(r"^(\d+)[-_]")
+
+
+def pid_from_name(name: str | None) -> int:
+    """The identity a labelled dataset's file name starts with (``0009-3-012-00.jpg``,
+    ``0009_c1s1_...jpg``), or -1: lets pictures frame same-identity results."""
+    match = _LEADING_ID.match(Path(name or "").name)
+    return int(match.group(1)) if match else -1
 
 
 def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) -> list[Sample]:
@@ -40,7 +50,7 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
             mask = mask_root / rel.with_suffix(".png")
             if not mask.is_file():
                 raise DatasetError(f"mask {mask} for image {f} is missing")
-        samples.append(Sample(str(f), -1, -1, -1, str(mask) if mask else None))
+        samples.append(Sample(str(f), pid_from_name(f.name), -1, -1, str(mask) if mask else None))
     return samples
 
 
