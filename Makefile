@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 DEMO_OUT ?= runs/demo
 PYTEST_ARGS ?=
 
-.PHONY: venv test demo bench lint clean browser
+.PHONY: venv test demo bench lint clean browser docs
 
 venv: $(STAMP)
 
@@ -40,3 +40,6 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict --site-dir site

@@ -156,6 +156,16 @@ def parser_section(r: Result) -> str:
     )
 
 
+def serve_section(r: Result) -> str:
+    return (
+        f"**`ccreid serve` under load** (`python benchmarks/bench_serve.py`): {r['setup']}, "
+        f"{r['clients']} concurrent clients, {r['requests']} requests over HTTP on localhost, one "
+        f"uvicorn worker: {r['queries_per_s']} queries/s, latency p50 / p95 / p99 = "
+        f"{r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} ms, {r['errors']} errors. Each query is "
+        "decoded, embedded and searched; the model's forward pass is most of it."
+    )
+
+
 def synthetic_section(r: Result) -> str:
     return (
         f"**Synthetic data** (`python benchmarks/bench_synthetic.py`): {r['workers1_img_s']} "
@@ -251,6 +261,7 @@ SECTIONS: list[tuple[str, Callable[..., str], bool]] = [
     ("retrieval", retrieval_section, False),
     ("parser", parser_section, False),
     ("synthetic", synthetic_section, False),
+    ("serve", serve_section, False),
 ]
 
 

@@ -38,6 +38,7 @@ BENCHES = [
         "32",
     ],
     ["bench_retrieval.py"],
+    ["bench_serve.py"],
     ["bench_parser.py", "--batch", "2", "--size", "256"],
 ]
 
