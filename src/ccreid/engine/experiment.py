@@ -3,6 +3,7 @@ the run folder (resolved config, metrics CSV/JSON, TensorBoard events, checkpoin
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -130,14 +131,10 @@ def run_training(
     dist_info = init_distributed()
     console = console or Console(stderr=True)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.name
-    lock = RunLock(run_dir)
     if dist_info.is_main:
         ensure_writable(run_dir)
-        lock.__enter__()
-    try:
+    with RunLock(run_dir) if dist_info.is_main else contextlib.nullcontext():
         return _train(cfg, run_dir, resume, overwrite, console, data, on_epoch, dist_info)
-    finally:
-        lock.__exit__()
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, overwrite: bool, console: Console,
