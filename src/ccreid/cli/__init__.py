@@ -1,0 +1,72 @@
+"""The `ccreid` command line: thin wrappers that parse arguments and call the library.
+
+Importing this package registers every command on :data:`app`; :func:`main` is the console
+script and the one error boundary."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ccreid.cli import datasets, experiments, retrieval  # noqa: F401  (registers the commands)
+from ccreid.cli.app import STATE, app, err
+from ccreid.cli.experiments import unique_labels
+
+__all__ = ["app", "main", "unique_labels"]
+
+
+def _click_exception() -> type[Exception]:
+    """The ClickException class typer really raises (it may vendor its own click)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def main() -> None:
+    """Entry point. Usage mistakes: click's short usage message (exit 2). The project's own
+    errors and OS errors: one line (exit 1) unless --debug. Anything else is a bug: its
+    traceback and a request to report it."""
+    import traceback
+
+    from ccreid.errors import CCReIDError
+
+    click_error = _click_exception()
+    try:
+        code = app(standalone_mode=False)  # click returns the code of typer.Exit here
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("interrupted (a training run keeps the checkpoint of its last complete epoch: "
+                  "--resume continues from there)")  # fmt: skip
+        sys.exit(130)
+    except click_error as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (CCReIDError, OSError) as exc:
+        if STATE["debug"]:
+            raise
+        err.print(f"[red]error:[/red] {_message(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except Exception:  # noqa: BLE001 - a bug: keep the traceback, ask for a report
+        traceback.print_exc()
+        err.print(
+            "[red]This is a bug in ccreid, not a problem with your input.[/red] Please report it "
+            "with the command you ran and the traceback above.", highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        sys.exit(1)
+
+
+def _message(exc: BaseException) -> str:
+    """The error as the user should read it: OS errors name the file first."""
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = str(exc).strip("'\"")
+    if "Original Traceback" in text:  # re-raised from a DataLoader worker: its own message
+        last = text.strip().splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text
+
+
+if __name__ == "__main__":
+    main()
