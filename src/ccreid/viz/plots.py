@@ -129,7 +129,7 @@ def attention_maps(
 ) -> Path:
     """BSGA's A_f upsampled over each image, beside the body mask that guided it. Every
     row uses the same colour scale (0..1); titles give the mean on body and background."""
-    fig, axes = plt.subplots(len(images), 3, figsize=(4.8, 2.6 * len(images)))
+    fig, axes = plt.subplots(len(images), 3, figsize=(5.6, 2.6 * len(images)))
     axes = np.atleast_2d(axes)
     for r, (img, mask, amap) in enumerate(zip(images, masks, maps, strict=True)):
         a = torch.nn.functional.interpolate(
@@ -144,7 +144,7 @@ def attention_maps(
         for c, t in enumerate(["image", "body mask", title]):
             axes[r, c].set_title(t, fontsize=8)
             axes[r, c].axis("off")
-    fig.colorbar(shown, ax=axes[:, 2].tolist(), shrink=0.6)
+    fig.colorbar(shown, ax=axes[:, 2].tolist(), shrink=0.6, pad=0.12)
     return _save(fig, path)
 
 
