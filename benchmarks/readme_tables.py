@@ -162,14 +162,15 @@ def serve_section(r: Result) -> str:
         f"{r['clients']} concurrent clients, {r['requests']} requests over HTTP on localhost, one "
         f"uvicorn worker: {r['queries_per_s']} queries/s, latency p50 / p95 / p99 = "
         f"{r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} ms, {r['errors']} errors. Each query is "
-        "decoded, embedded and searched; the model's forward pass is most of it."
+        f"decoded, embedded and searched; the model's forward pass is most of it. ({r['machine']}, {r['date']}.)"
     )
 
 
 def synthetic_section(r: Result) -> str:
     return (
         f"**Synthetic data** (`python benchmarks/bench_synthetic.py`): {r['workers1_img_s']} "
-        f"images/s (image + mask written, {r['size']}) in one process, {r['workers2_img_s']} with two."
+        f"images/s (image + mask written, {r['size']}) in one process, {r['workers2_img_s']} with two "
+        f"({r['machine']}, {r['date']})."
     )
 
 
@@ -277,7 +278,8 @@ def render(results: dict[str, Result]) -> str:
     machines = sorted({r["machine"] for r in results.values()})
     dates = sorted({r["date"] for r in results.values()})
     parts = [
-        f"Measured on {', '.join(machines)} ({dates[0]} to {dates[-1]}); `make bench` reruns "
+        f"Measured on {' and on '.join(machines)} ({dates[0]} to {dates[-1]}; a section measured on "
+        "another machine than the first names it); `make bench` reruns "
         "every benchmark, writes `benchmarks/results.json` and regenerates this section from it."
     ]
     for key, renderer, prefix in SECTIONS:

@@ -29,7 +29,7 @@ def test_section_between_markers_is_replaced_and_the_rest_kept(tmp_path: Path) -
     assert text.startswith("# top\n") and text.endswith("## after\n")
     assert "old 999" not in text
     assert "111.1 images/s" in text and "222.2 with two" in text and "3.3 images/s" in text
-    assert "CPU X, 2 CPU cores (2026-01-02 to 2026-01-03)" in text
+    assert "CPU X, 2 CPU cores (2026-01-02 to 2026-01-03;" in text
 
 
 def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
