@@ -43,12 +43,13 @@ class Budget:
     queries_per_camera: int = 2
     test_images_per_camera: int = 5
 
-    def synthetic(self, seed: int) -> SyntheticConfig:
+    def synthetic(self, seed: int, scenes: str = "cluttered") -> SyntheticConfig:
         return SyntheticConfig(
             train_ids=self.train_ids, test_ids=self.test_ids, height=self.height,
             width=self.width, queries_per_camera=self.queries_per_camera,
             test_images_per_camera=self.test_images_per_camera,
             outfit_pool=max(SyntheticConfig.outfit_pool, min_outfit_pool(self.test_ids)), seed=seed,
+            scenes=scenes,
         )  # fmt: skip
 
 
@@ -87,6 +88,7 @@ def run_demo(
     seeds: int = 1,
     overrides: list[str] | None = None,
     overwrite: bool = False,
+    scenes: str = "cluttered",
 ) -> Path:
     """For each of ``seeds`` seeds (``seed``, ``seed + 1``, ...): draw the synthetic set,
     train and evaluate the four variants. Then write one report with mean and spread.
@@ -106,7 +108,7 @@ def run_demo(
     data = None
     for s in range(seed, seed + seeds):
         data_dir = out / f"seed-{s}" / "data"
-        syn = b.synthetic(s)
+        syn = b.synthetic(s, scenes)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"synthetic dataset, seed {s}", total=syn.num_images)
             generate(data_dir, syn, workers=2, progress=lambda n, t=task: progress.advance(t, n))

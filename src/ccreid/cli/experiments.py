@@ -25,6 +25,10 @@ def demo(
         int, typer.Option(help="Number of seeds (seed, seed+1, ...): mean and spread.")
     ] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo in --out.")] = False,
+    scenes: Annotated[
+        str,
+        typer.Option(help="cluttered (tracklet backdrops) or plain (control: no background cue)."),
+    ] = "cluttered",
     overrides: Overrides = None,
 ) -> None:
     """Run the paper's ablation on the built-in synthetic dataset and write a report.
@@ -38,7 +42,14 @@ def demo(
     if seeds < 1:
         raise typer.BadParameter(f"--seeds must be >= 1, got {seeds}")
     run_demo(
-        out, budget, seed, console, seeds=seeds, overrides=overrides or [], overwrite=overwrite
+        out,
+        budget,
+        seed,
+        console,
+        seeds=seeds,
+        overrides=overrides or [],
+        overwrite=overwrite,
+        scenes=scenes,
     )
 
 

@@ -87,11 +87,23 @@ def _paint(scene: np.ndarray, y0: int, y1: int, x0: int, x1: int, colour: np.nda
 
 
 @lru_cache(maxsize=16)
-def camera_scene(seed: int, camera: int, height: int, width: int) -> np.ndarray:
-    """The camera's wide scene (float32 RGB, read-only): wall, wallpaper, floor, clutter."""
+def camera_scene(
+    seed: int, camera: int, height: int, width: int, plain: bool = False
+) -> np.ndarray:
+    """The camera's wide scene (float32 RGB, read-only): wall, wallpaper, floor, clutter.
+
+    ``plain``: a wall with a vertical gradient and a floor only, the same everywhere in the
+    camera: a control with no background cue for identity (SCENES = "plain")."""
     rng = np.random.default_rng([seed, 70_000, camera, height, width])
     H, W = int(round(SCENE_HEIGHT * height)), SCENE_WIDTHS * width
     wall_colour = saturated_colour(rng, (0.05, 0.45)) * 0.9
+    if plain:
+        yy = np.arange(H, dtype=np.float32)[:, None, None] / H
+        scene = np.broadcast_to(wall_colour * (0.75 + 0.5 * yy), (H, W, 3)).copy()
+        scene[int(H * 0.78) :] = saturated_colour(rng, (0.0, 0.3)) * 0.6
+        scene = np.clip(scene, 0, 255).astype(np.float32)
+        scene.flags.writeable = False
+        return scene
     shade = 0.6 + 0.35 * _value_noise(rng, H, W, max(4, height // 4))
     shade += 0.15 * _value_noise(rng, H, W, 3) - 0.075
     scene = wall_colour * shade[..., None]
@@ -189,14 +201,18 @@ def tracklet_backdrop(
 
 
 def frame_background(
-    seed: int, camera: int, backdrop: Backdrop, height: int, width: int, rng: np.random.Generator
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """One frame's background (float32 RGB, writable) and its crop origin (y, x)."""
-    scene = camera_scene(seed, camera, height, width)
+    seed: int, camera: int, backdrop: Backdrop, height: int, width: int, rng: np.random.Generator,
+    plain: bool = False,
+) -> tuple[np.ndarray, tuple[int, int]]:  # fmt: skip
+    """One frame's background (float32 RGB, writable) and its crop origin (y, x); a plain
+    scene has no prop."""
+    scene = camera_scene(seed, camera, height, width, plain)
     dy, dx = (int(v) for v in rng.integers(-FRAME_JITTER, FRAME_JITTER + 1, 2))
     y = int(np.clip(backdrop.crop_y + dy, 0, scene.shape[0] - height))
     x = int(np.clip(backdrop.crop_x + dx, 0, scene.shape[1] - width))
     image = scene[y : y + height, x : x + width].copy()
+    if plain:
+        return image, (y, x)
     y0, y1, x0, x1 = backdrop.prop_box
     colour = np.asarray(backdrop.prop_colour, dtype=np.float32)
     _paint(image, y0, y1, x0, x1, colour, colour * 0.45, backdrop.prop_pattern)

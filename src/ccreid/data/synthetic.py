@@ -62,6 +62,7 @@ class SyntheticConfig:
     images_per_camera: int = 4
     queries_per_camera: int = 1
     test_images_per_camera: int | None = None  # None: images_per_camera
+    scenes: str = "cluttered"  # cluttered (tracklet backdrops, props, occluders) | plain (control)
     outfit_pool: int = 150
     height: int = 128
     width: int = 64
@@ -424,8 +425,13 @@ def draw_frame(
     """One frame of a tracklet: the uint8 image and its exact ATR label map."""
     canvas = Canvas(cfg.height, cfg.width)
     geom = draw_person(canvas, ident, outfit, backdrop, rng)
-    background, _ = frame_background(cfg.seed, cam.index, backdrop, cfg.height, cfg.width, rng)
-    occ = occluder(cfg.height, cfg.width, rng)
+    plain = cfg.scenes == "plain"
+    background, _ = frame_background(
+        cfg.seed, cam.index, backdrop, cfg.height, cfg.width, rng, plain
+    )
+    occ = occluder(cfg.height, cfg.width, rng)  # drawn in both modes: same random sequence
+    if plain:
+        occ = None
     if occ is not None:  # in front of the legs: background in the image and in the labels
         (y0, y1, x0, x1), colour = occ
         background[y0:y1, x0:x1] = colour
@@ -473,6 +479,8 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     stamp = {"generator": GENERATOR_VERSION, **asdict(cfg)}
     if marker.exists() and json.loads(marker.read_text()) == stamp:
         return out
+    if cfg.scenes not in ("cluttered", "plain"):
+        raise InputError(f"scenes must be 'cluttered' or 'plain', got {cfg.scenes!r}")
     if (
         cfg.train_ids < 1
         or cfg.test_ids < 1
