@@ -50,6 +50,7 @@ def training_curves(runs: dict[str, list[dict]], path: Path, metric: str = "cc/m
         if pts:
             axes[1].plot(*zip(*pts, strict=True), marker="o", label=name)
     axes[0].set(title="training loss", xlabel="epoch", ylabel="L_id + L_tri")
+    axes[1].set_xlim(axes[0].get_xlim())  # one evaluation point still sits on the epoch axis
     axes[1].set(title=metric.replace("/", " ") + " (%)", xlabel="epoch")
     for ax in axes:
         ax.grid(alpha=0.3)
