@@ -189,11 +189,15 @@ def refuse_nested_folders(source: Path, out: Path) -> None:
         )
 
 
-def check_output_file(path: Path, suffix: str) -> None:
-    """Before long work: ``path`` is a file name with ``suffix`` in a folder we can write."""
+def check_output_file(path: Path, *suffixes: str) -> None:
+    """Before long work: ``path`` is a file name ending in one of ``suffixes``, in a folder
+    we can write."""
     from ccreid.errors import InputError
 
     path = Path(path)
-    if path.suffix.lower() != suffix or path.is_dir():
-        raise InputError(f"output {path} must be a file name ending in {suffix}")
-    ensure_writable(path.parent if str(path.parent) else Path("."))
+    endings = " or ".join(suffixes)
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder: give a file name ending in {endings}")
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"output {path} must end in {endings}")
+    ensure_writable(path.parent)

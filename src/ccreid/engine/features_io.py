@@ -16,7 +16,7 @@ from ccreid.engine.builders import inference_options, require_masks_for, with_pr
 from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
-from ccreid.fileio import atomic_write, atomic_write_text, ensure_writable
+from ccreid.fileio import atomic_write, atomic_write_text, check_output_file
 
 
 def select_split(data, split: str) -> list[Sample]:
@@ -52,25 +52,13 @@ def write_features(out: Path, features: torch.Tensor, samples: list[Sample]) -> 
     return out
 
 
-FEATURE_SUFFIXES = (".npy", ".safetensors")
-
-
-def check_output(out: Path) -> None:
-    """Before any work: a features file name we can write (and its CSV beside it)."""
-    if out.suffix not in FEATURE_SUFFIXES:
-        raise InputError(f"output {out} must end in .safetensors or .npy")
-    if out.is_dir():
-        raise InputError(f"output {out} is a folder: give a file name ending in {out.suffix}")
-    ensure_writable(out.parent if str(out.parent) else Path("."))
-
-
 def extract_split(
     checkpoint: Path, out: Path, config: Path | None, split: str, overrides: list[str]
 ) -> tuple[Path, int]:
     """Embed one split of the dataset named by ``config`` (default: the checkpoint's own
     training config); ``overrides`` apply to whichever config is used. Preprocessing
     (image size) is always the checkpoint's."""
-    check_output(out)
+    check_output_file(out, ".safetensors", ".npy")  # before any work
     model, ckpt_cfg = load_trained_model(checkpoint, torch.device("cpu"))
     cfg = (
         load_config(config, overrides)

@@ -14,7 +14,7 @@ from torch import nn
 from ccreid.config import adapter as A
 from ccreid.engine.experiment import load_trained_model
 from ccreid.errors import CCReIDError, InputError, require
-from ccreid.fileio import atomic_write, ensure_writable
+from ccreid.fileio import atomic_write, check_output_file
 
 MAX_ABS_DIFF = 1e-3
 MIN_OPSET = 18  # the dynamo exporter writes opset 18 graphs; others are converted from it
@@ -63,13 +63,11 @@ def export_onnx(
     require("onnxscript", "export", "ONNX export")
 
     out = Path(out)
-    if out.suffix != ".onnx" or out.is_dir():
-        raise InputError(f"output {out} must be a file name ending in .onnx")
+    check_output_file(out, ".onnx")
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise InputError(
             f"--opset {opset} is not supported: use {MIN_OPSET}..{onnx.defs.onnx_opset_version()}"
         )
-    ensure_writable(out.parent if str(out.parent) else Path("."))
     model, cfg = load_trained_model(checkpoint, torch.device("cpu"))
     model = model.float().to(memory_format=torch.contiguous_format)
     aug = A.augment_config(cfg)
