@@ -61,11 +61,15 @@ def build_scheduler(
     cfg: ExperimentConfig, optimizer: torch.optim.Optimizer
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """Step decay (lr x gamma every step_size epochs) after an optional linear warm-up."""
-    t = cfg.train
+    return step_schedule(optimizer, **A.schedule_kwargs(cfg))
 
+
+def step_schedule(
+    optimizer: torch.optim.Optimizer, step_size: int, gamma: float, warmup_epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     def factor(epoch: int) -> float:
-        warm = min(1.0, (epoch + 1) / t.warmup_epochs) if t.warmup_epochs > 0 else 1.0
-        return warm * t.gamma ** (epoch // t.step_size)
+        warm = min(1.0, (epoch + 1) / warmup_epochs) if warmup_epochs > 0 else 1.0
+        return warm * gamma ** (epoch // step_size)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
