@@ -14,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 from ccreid.config.schema import CONFIG_VERSION, ExperimentConfig
 from ccreid.errors import CCReIDError
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MAX_SIDE = 4096  # pixels: larger inputs are a typo, not a re-ID crop
 
 
@@ -85,32 +86,30 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             cfg = OmegaConf.merge(cfg, node)
         except OmegaConfBaseException as exc:
             raise ConfigError(f"{src}: {_describe(exc)}") from None
-    bad = [o for o in overrides if "=" not in o]
-    if bad:
-        raise ConfigError(f"overrides must look like key=value, got {bad}")
-    try:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"override {_describe(exc)}") from None
-    try:
-        obj: ExperimentConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    except OmegaConfBaseException as exc:  # e.g. an interpolation ${...} that does not resolve
-        raise ConfigError(f"{path or 'config'}: {_describe(exc)}") from None
-    validate(obj)
-    return obj
+    return _finish(_with_overrides(cfg, overrides), str(path or "config"))
 
 
 def apply_overrides(cfg: ExperimentConfig, overrides: Sequence[str]) -> ExperimentConfig:
     """``key=value`` overrides on top of an existing config (e.g. a checkpoint's), validated."""
-    base = OmegaConf.structured(cfg)
+    return _finish(_with_overrides(OmegaConf.structured(cfg), overrides), "override")
+
+
+def _with_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     bad = [o for o in overrides if "=" not in o]
     if bad:
         raise ConfigError(f"overrides must look like key=value, got {bad}")
     try:
-        merged = OmegaConf.merge(base, OmegaConf.from_dotlist(list(overrides)))
-        obj: ExperimentConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
     except OmegaConfBaseException as exc:
         raise ConfigError(f"override {_describe(exc)}") from None
+
+
+def _finish(cfg: DictConfig, where: str) -> ExperimentConfig:
+    """The typed, validated config; ``where`` names the source in errors."""
+    try:
+        obj: ExperimentConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    except OmegaConfBaseException as exc:  # e.g. an interpolation ${...} that does not resolve
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
     validate(obj)
     return obj
 
@@ -149,8 +148,6 @@ def validate(cfg: ExperimentConfig) -> None:
         problems.append(f"train.weight_decay must be >= 0, got {t.weight_decay}")
     if t.eval_every < 1:
         problems.append(f"train.eval_every must be >= 1, got {t.eval_every}")
-    if t.precision not in ("auto", "fp32", "bf16", "fp16"):
-        problems.append(f"train.precision must be auto, fp32, bf16 or fp16, got {t.precision!r}")
     if d.num_identities < 2 or d.num_instances < 2:
         problems.append("data.num_identities and data.num_instances must be >= 2 for triplets")
     if d.batch_size is not None and (d.batch_size < 1 or d.batch_size % d.num_instances):
@@ -163,21 +160,18 @@ def validate(cfg: ExperimentConfig) -> None:
             f"data.batch_size ({d.batch_size}) must hold at least 2 identities of "
             f"data.num_instances ({d.num_instances}) images"
         )
-    if d.sampler not in ("pk", "clothes"):
-        problems.append(f"data.sampler must be 'pk' or 'clothes', got {d.sampler!r}")
     if min(d.height, d.width) < 32:
         problems.append(f"data.height/width must be >= 32, got {d.height}x{d.width}")
-    choices = [
+    choices = [  # (key, value, allowed values)
+        ("train.precision", t.precision, PRECISIONS),
+        ("eval.precision", cfg.eval.precision, PRECISIONS),
+        ("data.sampler", d.sampler, ("pk", "clothes")),
         ("loss.distance", cfg.loss.distance, ("cosine", "euclidean")),
         ("train.cre_clothes", t.cre_clothes, ("same", "own")),
-        ("eval.precision", cfg.eval.precision, ("fp32", "auto", "bf16", "fp16")),
+        ("model.bsga_init", cfg.model.bsga_init, ("default", "body_prior")),
     ]
     problems += [f"{key} must be one of {', '.join(ok)}, got {value!r}"
                  for key, value, ok in choices if value not in ok]  # fmt: skip
-    if cfg.model.bsga_init not in ("default", "body_prior"):
-        problems.append(
-            f"model.bsga_init must be 'default' or 'body_prior', got {cfg.model.bsga_init!r}"
-        )
     if not cfg.loss.margin >= 0:
         problems.append(f"loss.margin must be >= 0, got {cfg.loss.margin}")
     from ccreid.config.adapter import needs_masks
