@@ -106,13 +106,13 @@ def test_page_renders_the_table_in_headless_chromium(demo_report: Path) -> None:
 
 def test_the_reports_ranked_lists_show_no_item_the_metric_ignores(demo_report: Path) -> None:
     from ccreid.data import load_dataset
-    from ccreid.viz.run_report import _rankings
+    from ccreid.viz.run_report import _rankings, load_run_model
 
     root = demo_report.parent.parent / "seed-0"
     data = load_dataset("vcclothes", root / "data", mask_root=root / "data" / "masks")
     es = data.eval_sets["cc"]
     picks = list(range(len(es.query)))
-    lists = _rankings(root / "runs" / "baseline", data, "cc", picks)
+    lists = _rankings(load_run_model, root / "runs" / "baseline", data, "cc", picks)
     shown = 0
     for qi, order in zip(picks, lists, strict=True):
         q = es.query[qi]

@@ -9,7 +9,7 @@ from ccreid.data.base import (
     ReIDData,
     load_dataset,
 )
-from ccreid.data.dataset import ImageReadError, ReIDImageDataset, ReIDItem, read_image
+from ccreid.data.dataset import ImageReadError, ReIDImageDataset, ReIDItem, load_batch, read_image
 from ccreid.data.records import EvalSet, Sample
 from ccreid.data.samplers import ClothesBalancedSampler, EpochSeeded, PKSampler, SeededIndex
 from ccreid.data.transforms import AugmentConfig, InputNormalizer
@@ -31,6 +31,7 @@ __all__ = [
     "ReIDItem",
     "Sample",
     "SeededIndex",
+    "load_batch",
     "load_dataset",
     "read_image",
 ]

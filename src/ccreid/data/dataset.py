@@ -71,6 +71,17 @@ def read_parts(path: str | Path, schema: ParsingSchema, size: tuple[int, int]) -
         raise ImageReadError(f"mask {path}: {exc}") from None
 
 
+def load_batch(
+    samples: list[Sample], augment: AugmentConfig, schema: str = "atr", masks: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A handful of samples decoded as for evaluation: uint8 images (B, 3, H, W) and, with
+    ``masks``, float body masks (B, 1, H, W). For probes and figures, not for training."""
+    dataset = ReIDImageDataset(samples, augment, train=False, masks=masks, schema=schema)
+    items = [dataset[i] for i in range(len(dataset))]
+    images = torch.stack([it.image for it in items])
+    return images, torch.stack([it.mask for it in items]).float() if masks else None
+
+
 class ReIDImageDataset(Dataset[ReIDItem]):
     """Samples -> :class:`ReIDItem`. ``cre`` adds the erased copy, ``masks`` the body mask.
 

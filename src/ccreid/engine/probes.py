@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from ccreid.data import InputNormalizer, ReIDImageDataset, Sample
+from ccreid.data import InputNormalizer, Sample, load_batch
 from ccreid.engine.inference import InferenceOptions
 from ccreid.engine.precision import autocast
 from ccreid.models import ReIDModel, attention_region_means
@@ -20,12 +20,9 @@ def attention_probe(model: ReIDModel, samples: list[Sample], opts: InferenceOpti
     Runs in eval mode (BatchNorm statistics untouched) and consumes no random numbers, so
     probing never changes what training draws next.
     """
-    dataset = ReIDImageDataset(samples, opts.augment, masks=True, schema=opts.schema)
-    items = [dataset[i] for i in range(len(dataset))]
-    images = InputNormalizer.of(opts.augment)(
-        torch.stack([it.image for it in items]), opts.device, opts.channels_last
-    )
-    masks = torch.stack([it.mask for it in items]).to(opts.device).float()
+    raw, masks = load_batch(samples, opts.augment, opts.schema, masks=True)
+    images = InputNormalizer.of(opts.augment)(raw, opts.device, opts.channels_last)
+    masks = masks.to(opts.device)
 
     @torch.no_grad()
     def probe() -> dict[str, dict[str, float]]:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ccreid.config import ExperimentConfig, from_yaml_text
 from ccreid.config import adapter as A
-from ccreid.config import from_yaml_text
-from ccreid.data import InputNormalizer, ReIDData, ReIDImageDataset, load_dataset
+from ccreid.data import InputNormalizer, ReIDData, load_batch, load_dataset
 from ccreid.engine.builders import inference_options
 from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features, labels_of
 from ccreid.evaluation import pairwise_distance, ranked_without_junk
 from ccreid.fileio import ensure_writable
-from ccreid.models import activation_map
+from ccreid.models import ReIDModel, activation_map
 from ccreid.viz.plots import (
     activation_maps,
     attention_maps,
@@ -34,11 +36,20 @@ def _checkpoint(run_dir: Path) -> Path:
     return best if best.exists() else run_dir / "checkpoints" / "last.safetensors"
 
 
+ModelOf = Callable[[Path], tuple[ReIDModel, ExperimentConfig]]
+
+
+def load_run_model(run_dir: Path) -> tuple[ReIDModel, ExperimentConfig]:
+    """The model a report shows for a run (``best`` when there is one, else ``last``)."""
+    return load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
+
+
 def _rankings(
-    run_dir: Path, data: ReIDData, setting: str, queries: list[int], top_k: int = 10
-) -> list[np.ndarray]:
+    model_of: ModelOf, run_dir: Path, data: ReIDData, setting: str, queries: list[int],
+    top_k: int = 10,
+) -> list[np.ndarray]:  # fmt: skip
     """The top of each query's ranking as the setting's metric sees it (junk left out)."""
-    model, cfg = load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
+    model, cfg = model_of(run_dir)
     es = data.eval_sets[setting]
     opts = inference_options(cfg, torch.device("cpu"))
     picked = [es.query[i] for i in queries]
@@ -49,37 +60,32 @@ def _rankings(
 
 
 def _activations(
-    runs: dict[str, Path], data: ReIDData, samples: list
+    model_of: ModelOf, runs: dict[str, Path], samples: list
 ) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]]]:
     """Each run's last-stage activation map on the same query images (Figure 1)."""
-    maps = {}
-    images = None
+    maps, images = {}, []
     for name, run in runs.items():
-        model, cfg = load_trained_model(_checkpoint(run), torch.device("cpu"))
-        ds = ReIDImageDataset(samples, A.augment_config(cfg), masks=model.needs_mask,
-                              schema=cfg.data.schema)  # fmt: skip
-        items = [ds[i] for i in range(len(ds))]
-        batch = InputNormalizer.of(A.augment_config(cfg))(torch.stack([it.image for it in items]))
-        masks = torch.stack([it.mask for it in items]).float() if model.needs_mask else None
-        maps[name] = list(activation_map(model, batch, masks).numpy())
-        images = images or [it.image.permute(1, 2, 0).numpy() for it in items]
-    return images or [], maps
+        model, cfg = model_of(run)
+        augment = A.augment_config(cfg)
+        raw, masks = load_batch(samples, augment, cfg.data.schema, masks=model.needs_mask)
+        maps[name] = list(activation_map(model, InputNormalizer.of(augment)(raw), masks).numpy())
+        images = images or [img.permute(1, 2, 0).numpy() for img in raw]
+    return images, maps
 
 
-def _attention(run_dir: Path, data: ReIDData, count: int) -> tuple[list, list, list]:
-    model, cfg = load_trained_model(_checkpoint(run_dir), torch.device("cpu"))
+def _attention(
+    model_of: ModelOf, run_dir: Path, data: ReIDData, count: int
+) -> tuple[list, list, list]:
+    model, cfg = model_of(run_dir)
     gallery = data.eval_sets[data.primary_setting].gallery  # test images, as the report's numbers
     samples = gallery[:: max(1, len(gallery) // count)][:count]
-    ds = ReIDImageDataset(samples, A.augment_config(cfg), masks=True, schema=cfg.data.schema)
-    items = [ds[i] for i in range(len(ds))]
-    normalize = InputNormalizer.of(A.augment_config(cfg))
+    augment = A.augment_config(cfg)
+    raw, masks = load_batch(samples, augment, cfg.data.schema, masks=True)
     with torch.no_grad():
-        model(normalize(torch.stack([it.image for it in items])),
-              torch.stack([it.mask for it in items]).float())  # fmt: skip
-    images = [it.image.permute(1, 2, 0).numpy() / 255.0 for it in items]
-    masks = [it.mask[0].float().numpy() for it in items]
+        model(InputNormalizer.of(augment)(raw), masks)
+    images = [img.permute(1, 2, 0).numpy() / 255.0 for img in raw]
     maps = [a[0] for a in model.attention.last_attention]
-    return images, masks, maps
+    return images, [m[0].numpy() for m in masks], maps
 
 
 def build_report(
@@ -95,6 +101,7 @@ def build_report(
         if not (run / "config.yaml").is_file():
             raise FileNotFoundError(f"{run} is not a run folder of `ccreid train` (no config.yaml)")
     ensure_writable(out_dir)
+    model_of: ModelOf = functools.cache(load_run_model)  # each checkpoint once per report
     configs = {
         name: from_yaml_text((run / "config.yaml").read_text()) for name, run in runs.items()
     }
@@ -126,7 +133,8 @@ def build_report(
     picks = list(np.linspace(0, len(es.query) - 1, num_queries).astype(int))
     names = list(runs)
     compared = {
-        n: _rankings(runs[n], data, setting, picks) for n in dict.fromkeys([names[0], names[-1]])
+        n: _rankings(model_of, runs[n], data, setting, picks)
+        for n in dict.fromkeys([names[0], names[-1]])
     }
     report.figures.append((
         f"Ranked lists ({setting}, as the metric ranks them: {setting} junk left out): top-10 of "
@@ -135,7 +143,7 @@ def build_report(
     ))  # fmt: skip
     if activations:
         queries = [es.query[i] for i in picks]
-        images, maps = _activations(runs, data, queries)
+        images, maps = _activations(model_of, runs, queries)
         report.figures.append((
             f"Activation maps (Figure 1 of the paper): mean of the last stage's channels, "
             f"{setting} queries; one column per model",
@@ -143,7 +151,7 @@ def build_report(
         ))  # fmt: skip
     bsga_runs = [n for n, cfg in configs.items() if A.attention_needs_mask(cfg)]
     if bsga_runs and data.train[0].mask:
-        imgs, masks, maps = _attention(runs[bsga_runs[-1]], data, 4)
+        imgs, masks, maps = _attention(model_of, runs[bsga_runs[-1]], data, 4)
         report.figures.append(
             (
                 f"BSGA attention A_f ({bsga_runs[-1]})",
