@@ -57,13 +57,17 @@ def atomic_save_png(array: np.ndarray, path: Path) -> None:
     atomic_write(path, lambda tmp: image.save(tmp, format="PNG"), suffix=TEMP_SUFFIX, fsync=False)
 
 
-def valid_mask(path: Path, size: tuple[int, int], schema: ParsingSchema) -> bool:
-    """A mask that decodes, has the image's size and only the schema's labels."""
+def valid_labels(path: Path, size: tuple[int, int], schema: ParsingSchema) -> np.ndarray | None:
+    """The mask's labels if it decodes, has the image's size and only the schema's labels."""
     try:
         arr = read_label_map(path)
     except LabelMapError:
-        return False
-    return arr.shape == size and int(arr.max(initial=0)) < schema.num_labels
+        return None
+    return arr if arr.shape == size and int(arr.max(initial=0)) < schema.num_labels else None
+
+
+def valid_mask(path: Path, size: tuple[int, int], schema: ParsingSchema) -> bool:
+    return valid_labels(path, size, schema) is not None
 
 
 class SegFormerParser:
@@ -202,12 +206,12 @@ def import_masks(
         except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             report.failed.append((image_path, f"unreadable image ({exc})"))  # listed, skipped
             continue
-        if not valid_mask(mask_path, size, sch):
+        labels = valid_labels(mask_path, size, sch)  # read once: checked, then copied
+        if labels is None:
             report.failed.append(
                 (mask_path, f"not a {size[1]}x{size[0]} label map of schema {sch.name}")
             )
             continue
-        labels = read_label_map(mask_path)
         atomic_save_png(table[labels] if table is not None else labels, out / rel)
         report.written += 1
     return report
