@@ -70,6 +70,13 @@ def make_index(dim: int, kind: str = "flat", nlist: int = 1024, hnsw_m: int = 32
     raise InputError(f"unknown index kind {kind!r}; expected one of {INDEX_KINDS}")
 
 
+def stored_path(path: str | Path, root: str | Path) -> str:
+    """How a gallery file is stored in an index: relative to the recorded gallery root when
+    inside it (so an index folder can move), else absolute."""
+    p, root = Path(path).resolve(), Path(root)
+    return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+
+
 def _normalised(features: np.ndarray) -> np.ndarray:
     f = np.ascontiguousarray(features, dtype=np.float32)
     return f / np.maximum(np.linalg.norm(f, axis=1, keepdims=True), 1e-12)
@@ -92,15 +99,16 @@ class GalleryIndex:
         index.add(feats)
         return cls(index, list(rows), {**info, "dim": feats.shape[1], "kind": kind})
 
+    @property
+    def root(self) -> str:
+        """The gallery root stored paths are relative to ("/" for indexes without one)."""
+        return self.info.get("gallery_root", "/")
+
     def relative(self, path: str | Path) -> str:
-        """How a gallery file is stored: relative to the recorded gallery root when inside
-        it (so an index folder can move), else absolute."""
-        p = Path(path).resolve()
-        root = Path(self.info.get("gallery_root", "/"))
-        return p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p)
+        return stored_path(path, self.root)
 
     def absolute(self, stored: str) -> str:
-        return str(Path(self.info.get("gallery_root", "/")) / stored)
+        return str(Path(self.root) / stored)
 
     def add(self, features: np.ndarray, rows: list[dict]) -> int:
         """Append rows whose path is not indexed yet; returns how many were already there."""

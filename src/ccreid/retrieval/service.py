@@ -16,7 +16,14 @@ from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
 from ccreid.fileio import ensure_writable
 from ccreid.imagefiles import list_images
-from ccreid.retrieval.index import INDEX_KINDS, GalleryIndex, Hit, RetrievalIndexError, fingerprint
+from ccreid.retrieval.index import (
+    INDEX_KINDS,
+    GalleryIndex,
+    Hit,
+    RetrievalIndexError,
+    fingerprint,
+    stored_path,
+)
 
 _LEADING_ID = re.compile(r"^(\d+)[-_]")
 
@@ -61,8 +68,8 @@ def embed(checkpoint: Path, samples: list[Sample]) -> np.ndarray:
     return extract_features(model, samples, inference_options(cfg, torch.device("cpu"))).numpy()
 
 
-def _rows(samples: list[Sample], index: GalleryIndex) -> list[dict]:
-    return [{"path": index.relative(s.path), "pid": s.pid, "camid": s.camid, "clothes": s.clothes}
+def _rows(samples: list[Sample], root: str) -> list[dict]:
+    return [{"path": stored_path(s.path, root), "pid": s.pid, "camid": s.camid, "clothes": s.clothes}
             for s in samples]  # fmt: skip
 
 
@@ -81,8 +88,7 @@ def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | No
     feats = embed(checkpoint, samples)
     info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint),
             "gallery_root": str(gallery.resolve())}  # fmt: skip
-    index = GalleryIndex.create(feats, [], info, kind)
-    index.rows = _rows(samples, index)
+    index = GalleryIndex.create(feats, _rows(samples, info["gallery_root"]), info, kind)
     index.tune_nprobe(recall)
     index.save(out)
     return index
@@ -111,7 +117,7 @@ def add_to_index(index_dir: Path, images: list[Path], checkpoint: Path | None = 
     known = {r["path"] for r in index.rows}
     fresh = [s for s in samples if index.relative(s.path) not in known]
     if fresh:
-        index.add(embed(checkpoint, fresh), _rows(fresh, index))
+        index.add(embed(checkpoint, fresh), _rows(fresh, index.root))
         index.save(index_dir)
     return index, len(samples) - len(fresh)
 
