@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import platform
 import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ccreid.engine.precision import describe_cpu
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -39,18 +39,7 @@ def peak_rss_mib() -> float:
 
 def machine() -> str:
     """CPU model, core count and vector extensions (bf16 speed depends on them)."""
-    model, flags = platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
-    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}, {os.cpu_count()} CPU cores, {'/'.join(simd) or 'no AVX2'}"
+    return describe_cpu()
 
 
 def record(name: str, values: dict[str, Any]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from ccreid.config import load_config
 from ccreid.data import load_dataset
 from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
 from ccreid.engine import run_training
+from ccreid.engine.precision import describe_cpu
 from ccreid.fileio import RunFolderError, atomic_write_text, ensure_writable
 from ccreid.viz.run_report import build_report
 
@@ -133,7 +133,7 @@ def run_demo(
         f"Synthetic clothes-changing data ({b.train_ids} train / {b.test_ids} test ids, cluttered "
         f"tracklet scenes), ResNet-18 from scratch at {b.height}x{b.width}, {b.epochs} epochs, "
         f"P x K = 8 x 4, L_id + L_BCTri; seeds {', '.join(map(str, by_seed))}; "
-        f"{machine_summary()}; training and evaluation took {elapsed / 60:.1f} min."
+        f"{describe_cpu()}; training and evaluation took {elapsed / 60:.1f} min."
     )
     first = by_seed[seed]
     md, page = build_report(
@@ -144,14 +144,6 @@ def run_demo(
     _print_table(console, summary)
     console.print(f"report: {page} and {md}  ({(time.perf_counter() - start) / 60:.1f} min in all)")
     return page
-
-
-def machine_summary() -> str:
-    """CPU model, cores and the flags that decide bf16 speed, for the report's intro."""
-    from ccreid.engine.precision import cpu_flags, cpu_model
-
-    flags = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in cpu_flags()]
-    return f"{cpu_model()}, {os.cpu_count()} cores ({', '.join(flags) or 'no AVX2'})"
 
 
 def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:

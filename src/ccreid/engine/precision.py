@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 from functools import lru_cache
 from pathlib import Path
@@ -31,6 +32,16 @@ def cpu_model() -> str:
         if line.startswith("model name"):
             return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
+
+
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what bf16 and fp32 speed depend on
+
+
+def describe_cpu() -> str:
+    """CPU model, core count and the vector extensions that decide bf16 speed: the machine
+    every measured figure names."""
+    flags = [f for f in SPEED_FLAGS if f in cpu_flags()]
+    return f"{cpu_model()}, {os.cpu_count()} CPU cores, {'/'.join(flags) or 'no AVX2'}"
 
 
 def cpu_has_fast_bf16() -> bool:
