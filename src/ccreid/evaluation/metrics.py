@@ -73,8 +73,7 @@ def ranked_without_junk(
     """Per query, the first ``top_k`` gallery indices as the metric ranks them: by distance
     (ties by gallery index), with the setting's junk items left out (what a picture of a
     ranking must show; SPEC section 5)."""
-    lab = _Labels(query.pids, gallery.pids, query.camids, gallery.camids, query.clothes,
-                  gallery.clothes, mode)  # fmt: skip
+    lab = _Labels.of(query, gallery, mode)
     dist = np.asarray(distmat, dtype=np.float32)
     if dist.shape != (len(lab.q_pids), len(lab.g_pids)):
         raise ValueError(f"distmat shape {dist.shape} does not match the labels")
@@ -123,6 +122,11 @@ class _Labels:
             self.q_id_clo, self.g_id_clo = _joint_codes(
                 self.q_pids, self.q_clothes, self.g_pids, self.g_clothes
             )
+
+    @classmethod
+    def of(cls, query: Labels, gallery: Labels, mode: str) -> _Labels:
+        return cls(query.pids, gallery.pids, query.camids, gallery.camids, query.clothes,
+                   gallery.clothes, mode)  # fmt: skip
 
     def junk_and_match(self, rows: slice) -> tuple[np.ndarray, np.ndarray]:
         """Boolean (b, n_gallery) masks of junk items and of valid matches for query rows."""
@@ -273,8 +277,7 @@ def evaluate_labels(
     max_rank: int = 50,
 ) -> RetrievalResult:  # fmt: skip
     """:func:`evaluate` with the query and gallery labels as two :class:`Labels` records."""
-    labels = _Labels(query.pids, gallery.pids, query.camids, gallery.camids, query.clothes,
-                     gallery.clothes, mode)  # fmt: skip
+    labels = _Labels.of(query, gallery, mode)
     return _evaluate_matrix(distmat, labels, max_rank)
 
 
