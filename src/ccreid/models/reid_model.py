@@ -128,7 +128,7 @@ def build_model(
     torchvision-named backbone state dict. ``share_mask_conv`` and ``bsga_init`` go to
     attention modules that declare them."""
     weights = str(weights)
-    net = _backbone(backbone, weights if weights in IMAGENET_WEIGHTS else "none", last_stride)
+    net = _backbone(backbone, weights, last_stride)  # downloads only the ImageNet names
     if weights not in (*IMAGENET_WEIGHTS, "none"):
         load_backbone_weights(net, weights)
     widths = BACKBONES[backbone]
