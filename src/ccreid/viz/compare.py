@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ccreid.config import ExperimentConfig, from_yaml_text
+from ccreid.data import DATASETS
 from ccreid.errors import InputError, UnknownNameError
 from ccreid.viz.paper import TABLES, Column, PaperRow, PaperTable
 
@@ -28,9 +29,10 @@ class Comparison:
 def _protocol(cfg: ExperimentConfig) -> str:
     """What a reader needs to know to compare numbers: gallery protocol, flip, re-ranking."""
     bits = [f"{cfg.data.name}", f"{cfg.model.backbone}", f"weights {cfg.model.weights}"]
-    if cfg.data.name == "prcc":
-        shot = cfg.data.options.get("single_shot", False)
-        bits.append("single-shot gallery, 10 trials" if shot else "full camera-A gallery")
+    if cfg.data.name == "prcc":  # the options as the loader reads them (defaults included)
+        prcc = DATASETS.get("prcc")(**cfg.data.options)
+        bits.append(f"single-shot gallery, {prcc.trials} trials" if prcc.single_shot
+                    else "full camera-A gallery")  # fmt: skip
     bits += [
         f"flip {'on' if cfg.eval.flip else 'off'}",
         f"re-ranking {'on' if cfg.eval.rerank else 'off'}",
