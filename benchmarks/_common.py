@@ -9,7 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ccreid.engine.precision import describe_cpu
+import torch
+
+from ccreid.engine.precision import describe_cpu, machine_kind
 
 RESULTS = Path(__file__).with_name("results.json")
 
@@ -42,11 +44,21 @@ def machine() -> str:
     return describe_cpu()
 
 
-def record(name: str, values: dict[str, Any]) -> None:
-    """Merge one benchmark's numbers into benchmarks/results.json (atomic replace)."""
+def record(name: str, values: dict[str, Any], device: str = "cpu") -> None:
+    """Store one benchmark's numbers in benchmarks/results.json under its machine kind
+    (atomic replace). A run replaces the figures of its own kind only, so figures from
+    another kind of machine stay until that kind runs the benchmark again."""
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data[name] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"), **values}
+    kind = machine_kind(device)
+    entry = {
+        "machine": machine(),
+        "device": torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu",
+        "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d"),
+        **values,
+    }
+    data.setdefault(kind, {})[name] = entry
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(RESULTS)
-    print(json.dumps({name: data[name]}, indent=2))
+    print(json.dumps({kind: {name: entry}}, indent=2))

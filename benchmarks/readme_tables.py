@@ -26,29 +26,26 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def eval_section(r: Result) -> str:
+    rows = [
+        [f"`{mode}`", r[f"{mode}_evaluate_s"], r[f"{mode}_numpy_loop_s"],
+         f"{r[f'{mode}_speedup_vs_numpy_loop']}x", r[f"{mode}_reference_loop_s"],
+         f"{r[f'{mode}_speedup_vs_reference_loop']}x"]
+        for mode in ("general", "sc", "cc")
+    ]  # fmt: skip
     return (
         f"**Evaluation** (`python benchmarks/bench_eval.py`): `evaluate` on a {r['problem']} "
-        "random problem against two per-query loops that give the same CMC/mAP (checked to 1e-6).\n\n"
+        "random problem (about 20 images per identity, 6 cameras, 3 outfits) against two "
+        "per-query loops that give the same CMC/mAP (checked to 1e-6): the algorithm of CAL "
+        "and torchreid (argsort each row, junk and good index sets, cumulate) and a loop "
+        "vectorised inside each query. `evaluate` counts, for each true match, the kept items "
+        "ranked above it (`ccreid.evaluation.match_ranks`) instead of sorting rows, on one "
+        "thread per core. Seconds, best of 5 (`evaluate`) and of 3 (loops):\n\n"
         + table(
-            ["", "seconds", "`evaluate` speed-up"],
-            [
-                ["`evaluate` (chunked, vectorised, uint64 key sort)", r["evaluate_s"], "-"],
-                [
-                    "per-query loop, numpy inside each query",
-                    r["numpy_loop_s"],
-                    f"{r['speedup_vs_numpy_loop']}x",
-                ],
-                [
-                    "per-query loop, the widely copied Market-1501 code",
-                    r["classic_loop_s"],
-                    f"{r['speedup_vs_classic_loop']}x",
-                ],
-            ],
-        )  # fmt: skip
+            ["setting", "`evaluate`", "numpy loop", "speed-up", "CAL/torchreid loop", "speed-up"],
+            rows,
+        )
         + f"\n\n{r['large_problem']} through `evaluate_features`: {r['large_time_s']} s, peak RSS "
-        f"{r['large_peak_rss_mib'] / 1024:.1f} GiB. A per-row sort is O(n log n) whoever calls "
-        "it, so against a loop that also sorts with numpy per query the vectorised version is "
-        "level, not faster."
+        f"{r['large_peak_rss_mib'] / 1024:.1f} GiB."
     )
 
 
@@ -86,32 +83,49 @@ def eval_pipeline_section(results: dict[str, Result]) -> str:
     )
 
 
-def model_section(results: dict[str, Result]) -> str:
+def _model_rows(r: Result) -> list[list[Any]]:
+    """One row per measured precision; entries of the older format (one fp32 row, BSGA
+    cost from best-of timings) render as such."""
+    if "infer_bsga_cost_pct" in r:  # older format
+        return [[r["setup"], "fp32 (best of 3)", f"{r['infer_plain_img_s']} / {r['infer_bsga_img_s']}",
+                 f"{r['infer_bsga_cost_pct']}%", "-",
+                 f"{r['train_plain_img_s']} / {r['train_bsga_img_s']}", f"{r['train_bsga_cost_pct']}%"]]  # fmt: skip
     rows = []
-    for r in results.values():
-        rows.append([
-            r["setup"], f"{r['infer_plain_img_s']} / {r['infer_bsga_img_s']}",
-            f"{r['infer_bsga_cost_pct']}%", f"{r['train_plain_img_s']} / {r['train_bsga_img_s']}",
-            f"{r['train_bsga_cost_pct']}%",
-            f"{r['infer_channels_last_speedup']}x infer, {r['train_channels_last_speedup']}x train",
-            f"{r['infer_bf16_speedup_vs_fp32']}x infer, {r['train_bf16_speedup_vs_fp32']}x train",
-        ])  # fmt: skip
+    for p in ("fp32", "bf16"):
+        if f"infer_{p}_bsga_cost_pct" not in r:
+            continue
+        parts = r[f"infer_{p}_bsga_parts_pct_of_plain"]
+        rows.append([r["setup"], p, f"{r[f'infer_{p}_plain_img_s']} / {r[f'infer_{p}_bsga_img_s']}",
+                     f"{r[f'infer_{p}_bsga_cost_pct']}%",
+                     "; ".join(f"{name} {pct}%" for name, pct in parts.items()),
+                     f"{r[f'train_{p}_plain_img_s']} / {r[f'train_{p}_bsga_img_s']}",
+                     f"{r[f'train_{p}_bsga_cost_pct']}%"])  # fmt: skip
+    return rows
+
+
+def model_section(results: dict[str, Result]) -> str:
+    rows = [row for r in results.values() for row in _model_rows(r)]
+    speed = [
+        f"{r['setup']}: channels-last {r['infer_fp32_channels_last_speedup']}x contiguous (fp32)"
+        + (f", bf16 autocast {r['infer_bf16_speedup_vs_fp32']}x fp32" if "infer_bf16_speedup_vs_fp32" in r else "")
+        + f", `precision=auto` picks {r['auto_precision']}"
+        for r in results.values()
+        if "auto_precision" in r
+    ]  # fmt: skip
     return (
-        "**Model** (`python benchmarks/bench_model.py`, images/s; BSGA cost = plain/BSGA - 1):\n\n"
+        "**Model** (`python benchmarks/bench_model.py`, images/s, channels-last): BSGA cost "
+        "is the median over 15 alternating pairs (plain batch, BSGA batch) of the time ratio "
+        "minus one (5 pairs for the train step); the parts of BSGA are timed alone at the "
+        "stage-2 feature shape, as a share of the plain model's batch time. BSGA's 512->2 "
+        "7x7 convolution runs as a 1x1 convolution and col2im (`conv_as_matmul_and_fold`), "
+        "the same linear map.\n\n"
         + table(
-            [
-                "setup",
-                "inference plain / BSGA",
-                "BSGA cost",
-                "train step plain / BSGA",
-                "BSGA cost",
-                "channels-last vs contiguous (fp32)",
-                "bf16 autocast vs fp32",
-            ],
+            ["setup", "precision", "inference plain / BSGA", "BSGA cost", "BSGA parts",
+             "train step plain / BSGA", "BSGA cost"],
             rows,
         )  # fmt: skip
-        + "\n\nBSGA adds 50,426 parameters to ResNet-50. Where bf16 shows below 1x the CPU "
-        "emulates it (no AVX512-BF16/AMX); see Notes."
+        + ("\n\n" + "; ".join(speed) + "." if speed else "")
+        + "\n\nBSGA adds 50,426 parameters to ResNet-50."
     )
 
 
@@ -162,15 +176,14 @@ def serve_section(r: Result) -> str:
         f"{r['clients']} concurrent clients, {r['requests']} requests over HTTP on localhost, one "
         f"uvicorn worker: {r['queries_per_s']} queries/s, latency p50 / p95 / p99 = "
         f"{r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} ms, {r['errors']} errors. Each query is "
-        f"decoded, embedded and searched; the model's forward pass is most of it. ({r['machine']}, {r['date']}.)"
+        f"decoded, embedded and searched; the model's forward pass is most of it."
     )
 
 
 def synthetic_section(r: Result) -> str:
     return (
         f"**Synthetic data** (`python benchmarks/bench_synthetic.py`): {r['workers1_img_s']} "
-        f"images/s (image + mask written, {r['size']}) in one process, {r['workers2_img_s']} with two "
-        f"({r['machine']}, {r['date']})."
+        f"images/s (image + mask written, {r['size']}) in one process, {r['workers2_img_s']} with two."
     )
 
 
@@ -270,18 +283,14 @@ def covered(key: str) -> bool:
     return any(key.startswith(k) if prefix else key == k for k, _, prefix in SECTIONS)
 
 
-def render(results: dict[str, Result]) -> str:
-    """The section's markdown; every stored result must have a renderer (none is dropped)."""
+def render_kind(kind: str, results: dict[str, Result]) -> str:
+    """The figures of one kind of machine, each section from its latest run there."""
     missing = sorted(k for k in results if not covered(k))
     if missing:
         raise SystemExit(f"results.json has benchmarks without a README renderer: {missing}")
     machines = sorted({r["machine"] for r in results.values()})
     dates = sorted({r["date"] for r in results.values()})
-    parts = [
-        f"Measured on {' and on '.join(machines)} ({dates[0]} to {dates[-1]}; a section measured on "
-        "another machine than the first names it); `make bench` reruns "
-        "every benchmark, writes `benchmarks/results.json` and regenerates this section from it."
-    ]
+    parts = [f"### {kind}", f"Measured on {' and on '.join(machines)}, {dates[0]} to {dates[-1]}."]
     for key, renderer, prefix in SECTIONS:
         if prefix:
             chosen = {k: v for k, v in results.items() if k.startswith(key)}
@@ -290,6 +299,18 @@ def render(results: dict[str, Result]) -> str:
         elif key in results:
             parts.append(renderer(results[key]))
     return "\n\n".join(parts)
+
+
+def render(by_kind: dict[str, dict[str, Result]]) -> str:
+    """The section's markdown: one subsection per machine kind (none is dropped)."""
+    intro = (
+        "Figures are grouped by the kind of machine that measured them: the same code is "
+        "2-3x faster in bf16 on a CPU with native bf16 and about 15x slower where bf16 is "
+        "emulated, so figures of different kinds are never compared. `make bench` reruns "
+        "every benchmark on the machine at hand, replaces that kind's figures in "
+        "`benchmarks/results.json` (other kinds' stay) and regenerates this section."
+    )
+    return "\n\n".join([intro, *(render_kind(k, by_kind[k]) for k in sorted(by_kind))])
 
 
 def update_readme(readme: Path, results_path: Path) -> None:

@@ -12,10 +12,16 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 import readme_tables  # noqa: E402
 
 RESULTS = {
-    "synthetic": {"machine": "CPU X, 2 CPU cores", "date": "2026-01-02", "size": "128x64",
-                  "workers1_img_s": 111.1, "workers2_img_s": 222.2},
-    "parser": {"machine": "CPU X, 2 CPU cores", "date": "2026-01-03", "setup": "tiny",
-               "fp32_img_s": 3.3, "bf16_img_s": 0.3, "bf16_speedup": 0.09},
+    "CPU without native bf16": {
+        "synthetic": {"machine": "CPU X, 2 CPU cores", "date": "2026-01-02", "size": "128x64",
+                      "workers1_img_s": 111.1, "workers2_img_s": 222.2},
+        "parser": {"machine": "CPU X, 2 CPU cores", "date": "2026-01-03", "setup": "tiny",
+                   "fp32_img_s": 3.3, "bf16_img_s": 0.3, "bf16_speedup": 0.09},
+    },
+    "CPU with native bf16": {
+        "parser": {"machine": "CPU Y, 2 CPU cores", "date": "2026-01-04", "setup": "tiny",
+                   "fp32_img_s": 4.4, "bf16_img_s": 9.9, "bf16_speedup": 2.25},
+    },
 }  # fmt: skip
 
 
@@ -29,7 +35,10 @@ def test_section_between_markers_is_replaced_and_the_rest_kept(tmp_path: Path) -
     assert text.startswith("# top\n") and text.endswith("## after\n")
     assert "old 999" not in text
     assert "111.1 images/s" in text and "222.2 with two" in text and "3.3 images/s" in text
-    assert "CPU X, 2 CPU cores (2026-01-02 to 2026-01-03;" in text
+    assert "Measured on CPU X, 2 CPU cores, 2026-01-02 to 2026-01-03." in text
+    # each kind keeps its own figures under its own heading
+    without, with_bf16 = text.index("### CPU without native bf16"), text.index("### CPU with native")
+    assert with_bf16 < text.index("4.4 images/s") < without < text.index("3.3 images/s")
 
 
 def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
@@ -44,7 +53,21 @@ def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
 
 def test_every_stored_result_has_a_renderer_and_none_is_dropped() -> None:
     stored = json.loads((Path(readme_tables.HERE) / "results.json").read_text())
-    assert [k for k in stored if not readme_tables.covered(k)] == []
+    assert [k for kind in stored.values() for k in kind if not readme_tables.covered(k)] == []
     readme_tables.render(stored)
+    kind = next(iter(stored))
     with pytest.raises(SystemExit, match="without a README renderer: \\['bench_new'\\]"):
-        readme_tables.render({**stored, "bench_new": {"machine": "m", "date": "d"}})
+        readme_tables.render({kind: {**stored[kind], "bench_new": {"machine": "m", "date": "d"}}})
+
+
+def test_a_run_replaces_only_its_own_kinds_figures(tmp_path: Path, monkeypatch) -> None:
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", tmp_path / "results.json")
+    _common.RESULTS.write_text(json.dumps({"Other kind": {"eval": {"old": 1}}}))
+    _common.record("eval", {"new": 2})
+    stored = json.loads(_common.RESULTS.read_text())
+    kind = _common.machine_kind("cpu")
+    assert stored["Other kind"] == {"eval": {"old": 1}}
+    assert stored[kind]["eval"]["new"] == 2
+    assert {"machine", "device", "torch", "date"} <= set(stored[kind]["eval"])

@@ -166,6 +166,56 @@ def test_matches_reference_on_random_problems(problem) -> None:
     assert res.mAP == pytest.approx(ref_map, abs=1e-6)
 
 
+@st.composite
+def spread_problems(draw):
+    """Distances over a wide range (negative, huge, adjacent floats) so that bins of the
+    rank counting hold several items, above and below the matches."""
+    dist, labels, mode = draw(problems())
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    base = np.float32(draw(st.sampled_from([0.5, -3.0, 1e20, -1e-30])))
+    pool = np.array(
+        [base, np.nextafter(base, np.float32(np.inf)), np.nextafter(base, np.float32(-np.inf)),
+         base * 2, base - 1, 0.0, -0.0, 7.0, -1e20, 1e-38],
+        dtype=np.float32,
+    )  # fmt: skip
+    return pool[rng.integers(0, len(pool), size=dist.shape)], labels, mode
+
+
+@pytest.mark.parametrize("min_bins,bins_per_match", [(1024, 128), (2, 1)])
+@settings(max_examples=60, deadline=None)
+@given(problem=spread_problems())
+def test_rank_counting_matches_reference_when_bins_are_shared(
+    problem, min_bins: int, bins_per_match: int
+) -> None:
+    dist, (qp, gp, qc, gc, qcl, gcl), mode = problem
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ccreid.evaluation.match_ranks._MIN_BINS", min_bins)
+        patch.setattr("ccreid.evaluation.match_ranks._BINS_PER_MATCH", bins_per_match)
+        res = evaluate(dist, qp, gp, qc, gc, qcl, gcl, mode=mode, max_rank=10)
+    as_lists = [a.tolist() for a in (dist, qp, gp, qc, gc, qcl, gcl)]
+    ref_cmc, ref_map, ref_n = reference_evaluate(*as_lists, mode, 10)
+    assert res.num_valid_queries == ref_n
+    np.testing.assert_allclose(res.cmc, ref_cmc, atol=1e-6)
+    assert res.mAP == pytest.approx(ref_map, abs=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["general", "sc", "cc"])
+def test_matches_reference_on_a_larger_problem(mode: str) -> None:
+    """Many matches per query and thousands of gallery items: the regime of real sets."""
+    rng = np.random.default_rng(3)
+    nq, ng = 40, 3000
+    dist = rng.normal(1.0, 0.2, size=(nq, ng)).astype(np.float32)
+    labels = [rng.integers(0, n, size=size) for n, size in
+              [(30, nq), (30, ng), (4, nq), (4, ng), (3, nq), (3, ng)]]  # fmt: skip
+    res = evaluate(dist, *labels, mode=mode, max_rank=20)
+    ref_cmc, ref_map, ref_n = reference_evaluate(
+        dist.tolist(), *[a.tolist() for a in labels], mode, 20
+    )
+    assert res.num_valid_queries == ref_n
+    np.testing.assert_allclose(res.cmc, ref_cmc, atol=1e-6)
+    assert res.mAP == pytest.approx(ref_map, abs=1e-6)
+
+
 def test_chunked_evaluation_equals_one_shot(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(0)
     dist = rng.random((40, 30))

@@ -126,3 +126,21 @@ def test_torchvision_state_dict_loads_into_backbone(tmp_path) -> None:
 def test_bnneck_bias_is_frozen_and_classifier_has_no_bias() -> None:
     model = build_model(4, backbone="resnet18")
     assert not model.bnneck.bias.requires_grad and model.classifier.bias is None
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_conv_as_matmul_and_fold_is_the_same_convolution(channels_last: bool) -> None:
+    from ccreid.models.attention import conv_as_matmul_and_fold
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(12, 2, 7, padding=3)
+    x = torch.randn(3, 12, 9, 5, requires_grad=True)
+    if channels_last:
+        x = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_()
+    direct = conv(x)
+    folded = conv_as_matmul_and_fold(x, conv)
+    torch.testing.assert_close(folded, direct, rtol=1e-5, atol=1e-5)
+    grads_direct = torch.autograd.grad(direct.square().sum(), [x, conv.weight, conv.bias])
+    grads_folded = torch.autograd.grad(folded.square().sum(), [x, conv.weight, conv.bias])
+    for a, b in zip(grads_folded, grads_direct, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

@@ -50,6 +50,17 @@ def cpu_has_fast_bf16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
 
 
+def machine_kind(device: torch.device | str = "cpu") -> str:
+    """The kind of machine a figure belongs to: the same code is 2-3x faster *or* 15x
+    slower in bf16 depending on it, so figures of different kinds are never mixed."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    if cpu_has_fast_bf16():
+        return "CPU with native bf16 (AVX512-BF16 or AMX)"
+    return "CPU without native bf16 (bf16 emulated)"
+
+
 def resolve_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for a precision name (None = plain fp32)."""
     if precision == "fp32":

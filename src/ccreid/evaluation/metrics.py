@@ -13,7 +13,10 @@ deterministic.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,13 +24,15 @@ import numpy as np
 import torch
 
 from ccreid.evaluation.distance import Metric, iter_distance_rows
+from ccreid.evaluation.match_ranks import match_ranks
 
 EvalMode = Literal["general", "sc", "cc"]
 EVAL_MODES: tuple[str, ...] = ("general", "sc", "cc")
 
-# Elements of the distance matrix handled per chunk: bounds the working memory
-# (about 40 bytes per element) to a few hundred MB whatever the problem size.
-_CHUNK_ELEMENTS = 8_000_000
+# Elements of the distance matrix handled per block: small enough to stay in cache,
+# and with a working set of about 30 bytes per element, at most two blocks per worker
+# in flight keep memory to a few hundred MB whatever the problem size.
+_CHUNK_ELEMENTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -161,78 +166,67 @@ def _same_length(what: str, **arrays: np.ndarray) -> None:
         raise ValueError(f"{what} label lengths differ: {lengths}")
 
 
-_JUNK_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)
+@dataclass
+class _Counts:
+    """First-match rank histogram and AP sum of some queries; counts of two sets add up."""
 
+    first_hits: np.ndarray
+    ap_sum: float = 0.0
+    num_valid: int = 0
+    num_queries: int = 0
 
-def _rank_keys(dist: np.ndarray) -> np.ndarray:
-    """uint64 sort keys: order-preserving float32 bits in the high word, gallery index low.
-
-    Sorting these values (a SIMD sort, several times faster than a stable argsort) ranks
-    by distance with ties broken by gallery index, and the low word gives the permutation.
-    """
-    if dist.shape[1] >= 2**32 - 1:
-        raise ValueError(f"gallery of {dist.shape[1]} items is too large (max 2**32 - 2)")
-    bits = (np.asarray(dist, dtype=np.float32) + np.float32(0.0)).view(np.uint32)  # -0 -> +0
-    sign = bits >> np.uint32(31)
-    if sign.any():  # negative distances: flip so that unsigned order equals float order
-        bits = bits ^ (sign * np.uint32(0x7FFFFFFF) | np.uint32(0x80000000))
-    else:
-        bits = bits | np.uint32(0x80000000)
-    keys = np.empty(dist.shape, dtype=np.uint64)
-    halves = keys.view(np.uint32).reshape(*dist.shape, 2)  # little-endian: [low, high]
-    halves[..., _LOW] = np.arange(dist.shape[1], dtype=np.uint32)
-    halves[..., 1 - _LOW] = bits
-    return keys
-
-
-_LOW = 0 if np.little_endian else 1
-
-
-class _Accumulator:
-    """Collects per-query first-match ranks and average precisions across chunks."""
-
-    def __init__(self, max_rank: int) -> None:
-        self.max_rank = max_rank
-        self.first_hits = np.zeros(max_rank, dtype=np.int64)
-        self.ap_sum = 0.0
-        self.num_valid = 0
-        self.num_queries = 0
-
-    def add(self, dist: np.ndarray, junk: np.ndarray, good: np.ndarray) -> None:
-        if not np.isfinite(dist).all():
-            raise ValueError("the distance matrix contains NaN or infinite values")
-        rows, cols = dist.shape
-        keys = _rank_keys(dist)
-        keys[junk] = _JUNK_KEY  # junk sorts last, so a column index is a rank among kept items
-        keys.sort(axis=1)
-        order = keys.view(np.uint32).reshape(rows, cols, 2)[..., _LOW]
-        flat_order = order + (np.arange(rows, dtype=np.int64) * cols)[:, None]
-        num_kept = cols - junk.sum(axis=1)
-        # Junk keys carry index 0xFFFFFFFF: clip them, then mask them out by rank.
-        np.minimum(flat_order, good.size - 1, out=flat_order)
-        good_sorted = good.ravel().take(flat_order)
-        good_sorted &= np.arange(cols)[None, :] < num_kept[:, None]
-        self.num_queries += rows
-        hit_row, hit_rank = np.nonzero(good_sorted)  # row-major: each row's hits by rank
-        if hit_row.size == 0:
-            return
-        num_good = np.bincount(hit_row, minlength=rows)
-        row_start = np.cumsum(num_good) - num_good
-        hit_number = np.arange(hit_row.size) - row_start[hit_row] + 1
-        valid = num_good > 0
-        self.num_valid += int(valid.sum())
-        first = hit_rank[row_start[valid]]
-        self.first_hits += np.bincount(first[first < self.max_rank], minlength=self.max_rank)
-        precision_sum = np.bincount(hit_row, weights=hit_number / (hit_rank + 1.0), minlength=rows)
-        self.ap_sum += float((precision_sum[valid] / num_good[valid]).sum())
+    def __iadd__(self, other: _Counts) -> _Counts:
+        self.first_hits = self.first_hits + other.first_hits
+        self.ap_sum += other.ap_sum
+        self.num_valid += other.num_valid
+        self.num_queries += other.num_queries
+        return self
 
     def result(self, mode: str) -> RetrievalResult:
         if self.num_valid == 0:
-            return RetrievalResult(np.zeros(self.max_rank), 0.0, 0, self.num_queries, mode)
+            return RetrievalResult(np.zeros(len(self.first_hits)), 0.0, 0, self.num_queries, mode)
         cmc = np.cumsum(self.first_hits) / self.num_valid
         return RetrievalResult(
             cmc, self.ap_sum / self.num_valid, self.num_valid, self.num_queries, mode
         )
+
+
+def _block_counts(dist: np.ndarray, junk: np.ndarray, good: np.ndarray, max_rank: int) -> _Counts:
+    """CMC and AP contributions of one block of query rows."""
+    dist = np.asarray(dist, dtype=np.float32)
+    if not dist.flags.writeable:  # a read-only memmap: torch wants memory it may own
+        dist = dist.copy()
+    if not np.isfinite(dist).all():
+        raise ValueError("the distance matrix contains NaN or infinite values")
+    rows = dist.shape[0]
+    counts = _Counts(np.zeros(max_rank, dtype=np.int64), num_queries=rows)
+    hit_row, hit_rank = match_ranks(dist, junk, good)
+    if hit_row.size == 0:
+        return counts
+    num_good = np.bincount(hit_row, minlength=rows)
+    row_start = np.cumsum(num_good) - num_good
+    hit_number = np.arange(hit_row.size) - row_start[hit_row] + 1
+    valid = num_good > 0
+    counts.num_valid = int(valid.sum())
+    first = hit_rank[row_start[valid]]
+    counts.first_hits += np.bincount(first[first < max_rank], minlength=max_rank)
+    precision_sum = np.bincount(hit_row, weights=hit_number / (hit_rank + 1.0), minlength=rows)
+    counts.ap_sum = float((precision_sum[valid] / num_good[valid]).sum())
+    return counts
+
+
+@contextmanager
+def _torch_threads_as_workers() -> Iterator[int]:
+    """Yield torch's thread count as a number of workers, with torch on one thread meanwhile:
+    parallel blocks of cache-sized work beat parallel elementwise ops (measured in
+    benchmarks/bench_eval.py). Not for :func:`evaluate_features`, whose distance matrix
+    products need torch's threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield threads
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _rows_per_chunk(num_gallery: int) -> int:
@@ -240,16 +234,27 @@ def _rows_per_chunk(num_gallery: int) -> int:
 
 
 def _evaluate_blocks(
-    blocks: Iterator[tuple[int, np.ndarray]], labels: _Labels, max_rank: int
+    blocks: Iterator[tuple[int, np.ndarray]], labels: _Labels, max_rank: int, workers: int
 ) -> RetrievalResult:
+    """Blocks are counted on ``workers`` threads (numpy and torch release the GIL). At most
+    two blocks per thread are in flight, so memory stays bounded."""
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")
-    acc = _Accumulator(max_rank)
-    for start, block in blocks:
-        rows = slice(start, start + block.shape[0])
-        junk, good = labels.junk_and_match(rows)
-        acc.add(block, junk, good)
-    return acc.result(labels.mode)
+
+    def count(start: int, block: np.ndarray) -> _Counts:
+        junk, good = labels.junk_and_match(slice(start, start + block.shape[0]))
+        return _block_counts(block, junk, good, max_rank)
+
+    total = _Counts(np.zeros(max_rank, dtype=np.int64))
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[_Counts]] = deque()
+        for start, block in blocks:
+            pending.append(pool.submit(count, start, block))
+            if len(pending) >= 2 * workers:
+                total += pending.popleft().result()
+        while pending:
+            total += pending.popleft().result()
+    return total.result(labels.mode)
 
 
 def evaluate(
@@ -295,7 +300,8 @@ def _evaluate_matrix(
         )
     step = _rows_per_chunk(distmat.shape[1])
     blocks = ((s, np.asarray(distmat[s : s + step])) for s in range(0, distmat.shape[0], step))
-    return _evaluate_blocks(blocks, labels, max_rank)
+    with _torch_threads_as_workers() as workers:
+        return _evaluate_blocks(blocks, labels, max_rank, workers)
 
 
 def evaluate_features(
@@ -323,4 +329,4 @@ def evaluate_features(
         )
     step = _rows_per_chunk(len(gf))
     blocks = ((s, b.numpy()) for s, b in iter_distance_rows(qf, gf, metric, chunk_size=step))
-    return _evaluate_blocks(blocks, labels, max_rank)
+    return _evaluate_blocks(blocks, labels, max_rank, workers=torch.get_num_threads())

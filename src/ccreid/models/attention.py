@@ -93,11 +93,32 @@ class BSGA(nn.Module):
         if not _tracing() and not torch.all((mask == 0) | (mask == 1)):
             raise InputError("BSGA mask values must be 0 or 1")
         m = resize_mask(mask.to(x.dtype), x.shape[-2:])
-        x_c = torch.cat([self.mask_embed(m), self.reduce(x)], dim=1)
+        reduced = self.reduce(x) if _tracing() else conv_as_matmul_and_fold(x, self.reduce)
+        x_c = torch.cat([self.mask_embed(m), reduced.to(x.dtype)], dim=1)
         a_f = torch.sigmoid(self.attend(x_c) * self.mask_gate(m))
         if not _tracing():  # kept for visualisation; not part of an exported graph
             self.last_attention = a_f.detach()
         return x * a_f
+
+
+def conv_as_matmul_and_fold(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(x)`` for a stride-1, 'same'-padded convolution with few output channels, as a
+    1x1 convolution to every (output channel, kernel offset) followed by col2im.
+
+    The same linear map (sums in another order): with only 2 output channels, a direct
+    7x7 convolution runs far below the CPU's matrix speed, while the 1x1 form is one
+    matrix product. Measured on BSGA's 512->2 7x7 convolution at 32x16: 3.9x faster in
+    fp32, 2.9x in bf16 (benchmarks/bench_model.py).
+    """
+    out_ch, in_ch, kh, kw = conv.weight.shape
+    flipped = conv.weight.flip(-2, -1).reshape(out_ch, in_ch, kh * kw).transpose(1, 2)
+    per_offset = F.conv2d(x, flipped.reshape(out_ch * kh * kw, in_ch, 1, 1))
+    h, w = x.shape[-2:]
+    out = F.fold(
+        per_offset.reshape(len(x), out_ch * kh * kw, h * w), (h, w), (kh, kw),
+        padding=(kh // 2, kw // 2),
+    )  # fmt: skip
+    return out if conv.bias is None else out + conv.bias.view(1, -1, 1, 1).to(out.dtype)
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:

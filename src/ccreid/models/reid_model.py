@@ -72,12 +72,14 @@ class ReIDModel(nn.Module):
             "this model's attention needs body masks; pass masks= (or mask_policy='ones')"
         )
 
-    def feature_map(self, images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+    def stage2(self, images: torch.Tensor) -> torch.Tensor:
+        """Features after layer2: the input of the attention slot."""
         b = self.backbone
-        x = b.maxpool(b.relu(b.bn1(b.conv1(images))))
-        x = b.layer2(b.layer1(x))
-        x = self.attention(x, self._mask(images, masks))
-        return b.layer4(b.layer3(x))
+        return b.layer2(b.layer1(b.maxpool(b.relu(b.bn1(b.conv1(images))))))
+
+    def feature_map(self, images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.attention(self.stage2(images), self._mask(images, masks))
+        return self.backbone.layer4(self.backbone.layer3(x))
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None):
         pooled = F.adaptive_avg_pool2d(self.feature_map(images, masks), 1).flatten(1)
