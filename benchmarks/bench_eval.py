@@ -49,7 +49,7 @@ def reference_loop(dist, q_pids, g_pids, q_cams, g_cams, q_clo, g_clo, mode, max
         if not raw.any():
             continue
         cmc = raw.cumsum()
-        hits += (cmc[:max_rank] >= 1)
+        hits += cmc[:max_rank] >= 1
         precision = cmc / np.arange(1, len(cmc) + 1)
         aps.append((precision * raw).sum() / raw.sum())
     return hits / len(aps), float(np.mean(aps))

@@ -107,7 +107,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--height", type=int, default=256)
     ap.add_argument("--width", type=int, default=128)
-    ap.add_argument("--pairs", type=int, default=15, help="alternating pairs for the BSGA cost")
+    ap.add_argument("--pairs", type=int, default=25, help="alternating pairs for the BSGA cost")
     ap.add_argument("--train-pairs", type=int, default=5)
     args = ap.parse_args()
     native_bf16 = cpu_has_fast_bf16()

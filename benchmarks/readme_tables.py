@@ -114,14 +114,21 @@ def model_section(results: dict[str, Result]) -> str:
     ]  # fmt: skip
     return (
         "**Model** (`python benchmarks/bench_model.py`, images/s, channels-last): BSGA cost "
-        "is the median over 15 alternating pairs (plain batch, BSGA batch) of the time ratio "
+        "is the median over 25 alternating pairs (plain batch, BSGA batch) of the time ratio "
         "minus one (5 pairs for the train step); the parts of BSGA are timed alone at the "
         "stage-2 feature shape, as a share of the plain model's batch time. BSGA's 512->2 "
         "7x7 convolution runs as a 1x1 convolution and col2im (`conv_as_matmul_and_fold`), "
         "the same linear map.\n\n"
         + table(
-            ["setup", "precision", "inference plain / BSGA", "BSGA cost", "BSGA parts",
-             "train step plain / BSGA", "BSGA cost"],
+            [
+                "setup",
+                "precision",
+                "inference plain / BSGA",
+                "BSGA cost",
+                "BSGA parts",
+                "train step plain / BSGA",
+                "BSGA cost",
+            ],
             rows,
         )  # fmt: skip
         + ("\n\n" + "; ".join(speed) + "." if speed else "")
@@ -177,6 +184,18 @@ def serve_section(r: Result) -> str:
         f"uvicorn worker: {r['queries_per_s']} queries/s, latency p50 / p95 / p99 = "
         f"{r['p50_ms']} / {r['p95_ms']} / {r['p99_ms']} ms, {r['errors']} errors. Each query is "
         f"decoded, embedded and searched; the model's forward pass is most of it."
+    )
+
+
+def mask_head_section(r: Result) -> str:
+    return (
+        f"**Deployment without a parser** (`python benchmarks/bench_mask_head.py`): {r['setup']}. "
+        f"`ccreid parse` + `ccreid index build --mask-root`: {r['index_build_with_parser_img_s']} "
+        f"images/s end to end (parsing {100 * r['parse_share_of_parser_path']:.0f}% of it); "
+        f"`ccreid index build --mask-source predicted`: {r['index_build_mask_free_img_s']} images/s "
+        f"({r['mask_free_speedup']}x). ONNX Runtime, batch 8: the (image, mask) graph "
+        f"{r['onnx_parser_img_s']} images/s (plus a parser for the mask), the image-only graph "
+        f"{r['onnx_predicted_img_s']} images/s."
     )
 
 
@@ -275,6 +294,7 @@ SECTIONS: list[tuple[str, Callable[..., str], bool]] = [
     ("retrieval", retrieval_section, False),
     ("parser", parser_section, False),
     ("synthetic", synthetic_section, False),
+    ("mask_head", mask_head_section, False),
     ("serve", serve_section, False),
 ]
 

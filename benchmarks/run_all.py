@@ -40,6 +40,7 @@ BENCHES = [
     ["bench_retrieval.py"],
     ["bench_serve.py"],
     ["bench_parser.py", "--batch", "2", "--size", "256"],
+    ["bench_mask_head.py"],
 ]
 
 

@@ -37,7 +37,10 @@ def test_section_between_markers_is_replaced_and_the_rest_kept(tmp_path: Path) -
     assert "111.1 images/s" in text and "222.2 with two" in text and "3.3 images/s" in text
     assert "Measured on CPU X, 2 CPU cores, 2026-01-02 to 2026-01-03." in text
     # each kind keeps its own figures under its own heading
-    without, with_bf16 = text.index("### CPU without native bf16"), text.index("### CPU with native")
+    without, with_bf16 = (
+        text.index("### CPU without native bf16"),
+        text.index("### CPU with native"),
+    )
     assert with_bf16 < text.index("4.4 images/s") < without < text.index("3.3 images/s")
 
 

@@ -145,3 +145,30 @@ def test_activation_figure_has_one_column_per_model(
     assert (
         "Activation maps (Figure 1 of the paper)" in (demo_report.parent / "report.md").read_text()
     )
+
+
+def test_demo_with_a_mask_head_reports_predicted_masks(tmp_path: Path) -> None:
+    """One variant with a head: a second evaluation on its own masks, the table, the figure."""
+    page = run_demo(
+        tmp_path, budget="tiny", variants=["CRE+BSGA"], overrides=["model.mask_head=true"]
+    )
+    run = tmp_path / "seed-0" / "runs" / slug("CRE+BSGA")
+    extra = json.loads((run / "predicted_masks.json").read_text())
+    assert set(extra["predicted"]) == {"general", "sc", "cc"} and 0.0 <= extra["mask_iou"] <= 1.0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert list(summary) == ["CRE+BSGA"]
+    row = summary["CRE+BSGA"]["seeds"]["0"]
+    assert row["predicted/cc/mAP"] == extra["predicted"]["cc"]["mAP"]
+    assert row["mask_head/iou"] == pytest.approx(100 * extra["mask_iou"])
+    md = (page.parent / "report.md").read_text()
+    assert "masks.png" in md
+    head_rows = _md_table(md, "Mask head")
+    assert head_rows[0][0] == "CRE+BSGA" and len(head_rows[0]) == 8
+
+
+def test_unknown_demo_variant_is_refused_before_any_work(tmp_path: Path) -> None:
+    from ccreid.errors import InputError
+
+    with pytest.raises(InputError, match="unknown demo variant"):
+        run_demo(tmp_path / "d", budget="tiny", variants=["CRE+SE"])
+    assert not (tmp_path / "d" / "seed-0").exists()

@@ -228,13 +228,27 @@ def test_truncated_and_pickled_checkpoints_are_refused(tmp_path: Path) -> None:
         (["train.lr=-1"], "train.lr must be a finite number > 0"),
         (["data.sampler=random"], "data.sampler"),
         (["version=0"], "config version 0"),
-        (["model.attention=bsga", "data.mask_root=null"], "data.mask_root is required"),
+        (["model.mask_source=predicted"], "model.mask_source=predicted needs model.mask_head"),
+        (["model.mask_source=guess"], "model.mask_source must be one of parser, predicted"),
+        (["loss.mask_weight=-1"], "loss.mask_weight must be >= 0"),
         (["nonsense"], "key=value"),
     ],
 )
 def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(None, ["data.mask_root=m", *overrides])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["model.attention=bsga", "train.cre=false"], ["model.attention=none", "train.cre=true"],
+     ["model.attention=none", "train.cre=false", "model.mask_head=true"]],
+)  # fmt: skip
+def test_training_without_masks_is_refused_when_it_reads_them(overrides, tmp_path: Path) -> None:
+    cfg = load_config(None, ["data.mask_root=null", f"output_dir={tmp_path}", *overrides])
+    with pytest.raises(ConfigError, match="data.mask_root is required"):
+        run_training(cfg)
+    assert not (tmp_path / cfg.name).exists()
 
 
 def test_config_files_chain_through_base(tmp_path: Path) -> None:

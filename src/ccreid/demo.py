@@ -9,15 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from ccreid.config import load_config
-from ccreid.data import load_dataset
+from ccreid.config import ExperimentConfig, apply_overrides, load_config
+from ccreid.data import ReIDData, load_dataset
 from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
-from ccreid.engine import run_training
+from ccreid.engine import load_trained_model, run_evaluation, run_training
+from ccreid.engine.builders import inference_options
 from ccreid.engine.precision import describe_cpu
+from ccreid.engine.probes import mask_head_iou_on
+from ccreid.errors import InputError
 from ccreid.fileio import RunFolderError, atomic_write_text, ensure_writable
 from ccreid.viz.run_report import build_report
 
@@ -89,11 +93,16 @@ def run_demo(
     overrides: list[str] | None = None,
     overwrite: bool = False,
     scenes: str = "cluttered",
+    variants: list[str] | None = None,
 ) -> Path:
     """For each of ``seeds`` seeds (``seed``, ``seed + 1``, ...): draw the synthetic set,
-    train and evaluate the four variants. Then write one report with mean and spread.
-    An earlier demo in ``out`` is replaced only with ``overwrite``."""
+    train and evaluate the four variants (or the named ``variants``). Then write one report
+    with mean and spread. An earlier demo in ``out`` is replaced only with ``overwrite``.
+
+    A run with a mask head (``model.mask_head=true`` in ``overrides``) is evaluated a
+    second time with its own predicted masks (``predicted_masks.json`` in its folder)."""
     console = console or Console()
+    chosen = _chosen_variants(variants)
     out = Path(out)
     ensure_writable(out)
     earlier = sorted(p.name for p in out.glob("seed-*/runs"))
@@ -120,13 +129,15 @@ def run_demo(
             f"CC: {len(cc.query)} queries, {len(cc.gallery)} gallery images"
         )
         by_seed[s] = {}
-        for name, cre, attention in VARIANTS:
+        for name, cre, attention in chosen:
             cfg = load_config(None, [*demo_overrides(out / f"seed-{s}" / "runs", b, s, data_dir),
                                      f"name={slug(name)}", f"train.cre={cre}",
                                      f"model.attention={attention}", *(overrides or [])])  # fmt: skip
             console.rule(f"seed {s}, {name}: CRE {'on' if cre else 'off'}, attention {attention}")
-            by_seed[s][name] = run_training(cfg, console=console, data=seed_data,
-                                            overwrite=True).run_dir  # fmt: skip
+            run_dir = run_training(cfg, console=console, data=seed_data, overwrite=True).run_dir
+            if cfg.model.mask_head and attention == "bsga":
+                _evaluate_predicted_masks(cfg, run_dir, seed_data, console)
+            by_seed[s][name] = run_dir
     elapsed = time.perf_counter() - start
     summary = summarise(by_seed)
     intro = (
@@ -146,6 +157,35 @@ def run_demo(
     return page
 
 
+def _chosen_variants(names: list[str] | None) -> tuple[tuple[str, bool, str], ...]:
+    if not names:
+        return VARIANTS
+    known = {v[0]: v for v in VARIANTS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(f"unknown demo variant(s) {unknown}; known: {', '.join(known)}")
+    return tuple(known[n] for n in dict.fromkeys(names))
+
+
+def _evaluate_predicted_masks(
+    cfg: ExperimentConfig, run_dir: Path, data: ReIDData, console: Console
+) -> None:
+    """The run's final model once more, with BSGA on its own predicted masks; and the mask
+    head's IoU with the parser's masks over the primary test gallery."""
+    checkpoint = run_dir / "checkpoints" / "last.safetensors"
+    results = run_evaluation(apply_overrides(cfg, ["model.mask_source=predicted"]), checkpoint,
+                             data=data)  # fmt: skip
+    model, trained = load_trained_model(checkpoint, torch.device("cpu"))
+    gallery = data.eval_sets[data.primary_setting].gallery
+    iou = mask_head_iou_on(model, gallery, inference_options(trained, torch.device("cpu")))
+    payload = {"predicted": {k: r.summary() for k, r in results.items()}, "mask_iou": iou}
+    atomic_write_text(run_dir / "predicted_masks.json", json.dumps(payload, indent=1))
+    console.print(
+        f"predicted masks: CC mAP {payload['predicted']['cc']['mAP']:.1f}, "
+        f"SC mAP {payload['predicted']['sc']['mAP']:.1f}; mask IoU {iou:.3f}"
+    )
+
+
 def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
     """Per variant: every seed's top-1/mAP per setting and BSGA's attention means, plus the
     mean and the sample standard deviation over seeds."""
@@ -157,6 +197,12 @@ def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
             metrics = json.loads((runs[name] / "metrics.json").read_text())
             row = {f"{k}/{m}": res[k][m] for k in SETTINGS if k in res for m in ("top1", "mAP")}
             row.update({k: v for k, v in metrics[-1].items() if k.startswith("bsga/")})
+            predicted = runs[name] / "predicted_masks.json"
+            if predicted.is_file():
+                extra = json.loads(predicted.read_text())
+                row.update({f"predicted/{k}/{m}": extra["predicted"][k][m]
+                            for k in SETTINGS for m in ("top1", "mAP")})  # fmt: skip
+                row["mask_head/iou"] = 100 * extra["mask_iou"]
             per_seed[s] = row
         keys = next(iter(per_seed.values())).keys()
         stats = {}
@@ -188,6 +234,18 @@ def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[l
         "CC mAP per seed (%)", ["variant", *map(str, seeds)],
         [[name, *(f"{v['seeds'][s]['cc/mAP']:.1f}" for s in seeds)] for name, v in summary.items()],
     ))  # fmt: skip
+    head = {n_: v for n_, v in summary.items() if "mask_head/iou" in v["stats"]}
+    if head:
+        cols = [("sc", "mAP"), ("cc", "mAP"), ("cc", "top1")]
+        tables.append((
+            "Mask head: the same model with the parser's masks vs its own predicted masks "
+            "(mean ± std over seeds, %); IoU of the two masks on the test gallery",
+            ["variant", *(f"{s} {m} {src}" for s, m in cols for src in ("parser", "predicted")),
+             "mask IoU"],
+            [[name, *(_mean_std(v["stats"][f"{pre}{s}/{m}"], n) for s, m in cols
+                      for pre in ("", "predicted/")),
+              _mean_std(v["stats"]["mask_head/iou"], n)] for name, v in head.items()],
+        ))  # fmt: skip
     bsga = {n_: v for n_, v in summary.items() if "bsga/body" in v["stats"]}
     if bsga:
         tables.append((

@@ -29,11 +29,18 @@ def demo(
         str,
         typer.Option(help="cluttered (tracklet backdrops) or plain (control: no background cue)."),
     ] = "cluttered",
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only this variant (repeatable): baseline, +CRE, +BSGA, CRE+BSGA."),
+    ] = None,
     overrides: Overrides = None,
 ) -> None:
     """Run the paper's ablation on the built-in synthetic dataset and write a report.
 
     Example: ccreid demo --out runs/demo --budget fast --seeds 3
+
+    With a mask head, BSGA runs are also evaluated on their own predicted masks:
+    ccreid demo --variant CRE+BSGA --seeds 3 model.mask_head=true
     """
     from ccreid.demo import BUDGETS, run_demo
 
@@ -50,6 +57,7 @@ def demo(
         overrides=overrides or [],
         overwrite=overwrite,
         scenes=scenes,
+        variants=variant,
     )
 
 

@@ -11,6 +11,15 @@ import typer
 
 from ccreid.cli.app import app, console, err, export_app, index_app
 
+MaskSourceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--mask-source",
+        help="parser (masks from --mask-root) or predicted (the model's own mask head, no "
+        "masks needed); default: the checkpoint's model.mask_source.",
+    ),
+]
+
 
 @index_app.command("build")
 def index_build(
@@ -26,6 +35,7 @@ def index_build(
     recall: Annotated[
         float, typer.Option(help="ivf: probe lists until recall@10 vs exact search reaches this.")
     ] = 0.95,
+    mask_source: MaskSourceOption = None,
 ) -> None:
     """Embed a gallery folder into a FAISS index with its metadata.
 
@@ -33,7 +43,7 @@ def index_build(
     """
     from ccreid.retrieval.service import build_index
 
-    index = build_index(checkpoint, gallery, out, mask_root, kind, recall)
+    index = build_index(checkpoint, gallery, out, mask_root, kind, recall, mask_source)
     tuned = (
         f", nprobe {index.info['nprobe']} (recall@10 {index.info['measured_recall']})"
         if kind == "ivf"
@@ -158,14 +168,16 @@ def export_onnx_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `ccreid train`.")],
     out: Annotated[Path, typer.Argument(help="Output .onnx file.")],
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
+    mask_source: MaskSourceOption = None,
 ) -> None:
     """Export (image, mask) -> BN feature with dynamic batch; checked with ONNX Runtime.
+    With --mask-source predicted the graph takes the image alone.
 
     Example: ccreid export onnx runs/prcc-full/checkpoints/best.safetensors prcc.onnx
     """
     from ccreid.retrieval.export import export_onnx
 
-    report = export_onnx(checkpoint, out, opset)
+    report = export_onnx(checkpoint, out, opset, mask_source=mask_source)
     console.print(
         f"wrote {report.path}; ONNX Runtime vs PyTorch max abs difference {report.max_abs_diff:.2e}"
     )

@@ -16,7 +16,8 @@ def attention_needs_mask(cfg: ExperimentConfig) -> bool:
 
 
 def needs_masks(cfg: ExperimentConfig) -> bool:
-    return cfg.train.cre or attention_needs_mask(cfg)
+    """Whether training reads the parser's masks (CRE, BSGA, or the mask head's target)."""
+    return cfg.train.cre or attention_needs_mask(cfg) or cfg.model.mask_head
 
 
 def dataset_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def model_kwargs(cfg: ExperimentConfig, num_classes: int) -> dict[str, Any]:
         "last_stride": m.last_stride,
         "share_mask_conv": m.share_mask_conv,
         "bsga_init": m.bsga_init,
+        "mask_head": m.mask_head,
+        "mask_source": m.mask_source,
     }
 
 
@@ -53,6 +56,7 @@ def objective_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
         "margin": lo.margin,
         "label_smoothing": lo.label_smoothing,
         "distance": lo.distance,
+        "mask_weight": lo.mask_weight,
     }
 
 

@@ -162,6 +162,8 @@ def validate(cfg: ExperimentConfig) -> None:
         )
     if min(d.height, d.width) < 32:
         problems.append(f"data.height/width must be >= 32, got {d.height}x{d.width}")
+    from ccreid.models.mask_head import MASK_SOURCES
+
     choices = [  # (key, value, allowed values)
         ("train.precision", t.precision, PRECISIONS),
         ("eval.precision", cfg.eval.precision, PRECISIONS),
@@ -169,18 +171,16 @@ def validate(cfg: ExperimentConfig) -> None:
         ("loss.distance", cfg.loss.distance, ("cosine", "euclidean")),
         ("train.cre_clothes", t.cre_clothes, ("same", "own")),
         ("model.bsga_init", cfg.model.bsga_init, ("default", "body_prior")),
+        ("model.mask_source", cfg.model.mask_source, MASK_SOURCES),
     ]
     problems += [f"{key} must be one of {', '.join(ok)}, got {value!r}"
                  for key, value, ok in choices if value not in ok]  # fmt: skip
+    if cfg.model.mask_source == "predicted" and not cfg.model.mask_head:
+        problems.append("model.mask_source=predicted needs model.mask_head=true")
+    if not (math.isfinite(cfg.loss.mask_weight) and cfg.loss.mask_weight >= 0):
+        problems.append(f"loss.mask_weight must be >= 0, got {cfg.loss.mask_weight}")
     if not cfg.loss.margin >= 0:
         problems.append(f"loss.margin must be >= 0, got {cfg.loss.margin}")
-    from ccreid.config.adapter import needs_masks
-
-    if needs_masks(cfg) and d.mask_root is None:
-        problems.append(
-            f"data.mask_root is required when train.cre is on or model.attention needs a body "
-            f"mask (train.cre={t.cre}, model.attention={cfg.model.attention})"
-        )
     if d.val_ids < 0:
         problems.append(f"data.val_ids must be >= 0, got {d.val_ids}")
     if problems:

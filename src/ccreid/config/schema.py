@@ -49,6 +49,10 @@ class ModelConfig:
     last_stride: int = 1
     share_mask_conv: bool = False
     bsga_init: str = "body_prior"  # body_prior | default (SPEC section 2; README: measured)
+    # A head on the stage-2 features that learns the body mask (loss.mask_weight), so that
+    # BSGA can use its own prediction at inference (mask_source=predicted): no parser.
+    mask_head: bool = False
+    mask_source: str = "parser"  # parser | predicted (inference only; training uses the parser's)
 
 
 @dataclass
@@ -58,6 +62,7 @@ class LossConfig:
     margin: float = 0.3
     label_smoothing: float = 0.0
     distance: str = "cosine"  # cosine (the paper's L_BCTri) | euclidean (Hermans et al.'s L_Tri)
+    mask_weight: float = 1.0  # weight of the mask head's BCE + Dice (model.mask_head=true)
 
 
 @dataclass

@@ -107,5 +107,18 @@ def require_masks_for(model: ReIDModel, cfg: ExperimentConfig, checkpoint: objec
     if model.needs_mask and cfg.data.mask_root is None:
         raise ConfigError(
             f"{checkpoint} uses an attention module that needs body masks: set "
-            "data.mask_root=<folder of parsing masks> (`ccreid parse` makes them)"
+            "data.mask_root=<folder of parsing masks> (`ccreid parse` makes them), or train "
+            "a mask head (model.mask_head=true) and evaluate with model.mask_source=predicted"
+        )
+
+
+def require_training_masks(cfg: ExperimentConfig) -> None:
+    """Training with CRE, BSGA or a mask head reads the parser's masks."""
+    from ccreid.config import ConfigError
+
+    if A.needs_masks(cfg) and cfg.data.mask_root is None:
+        raise ConfigError(
+            "data.mask_root is required when train.cre is on, model.attention needs a body "
+            f"mask or model.mask_head is on (train.cre={cfg.train.cre}, model.attention="
+            f"{cfg.model.attention}, model.mask_head={cfg.model.mask_head})"
         )

@@ -28,6 +28,7 @@ from ccreid.engine.builders import (
     build_train_loader,
     inference_options,
     require_masks_for,
+    require_training_masks,
     select_device,
     with_preprocessing_of,
 )
@@ -37,6 +38,7 @@ from ccreid.engine.inference import InferenceOptions, evaluate_all
 from ccreid.engine.precision import resolve_dtype
 from ccreid.engine.probes import attention_probe
 from ccreid.engine.trainer import EpochLog, Trainer
+from ccreid.errors import InputError
 from ccreid.evaluation import RetrievalResult
 from ccreid.fileio import RunLock, atomic_write_text, ensure_writable, prepare_run_folder
 from ccreid.losses import ReIDObjective
@@ -128,6 +130,7 @@ def run_training(
     ``data.val_ids`` held-out training identities); without one there is no ``best``.
     ``on_epoch`` is called with each epoch's log after it is written.
     """
+    require_training_masks(cfg)
     dist_info = init_distributed()
     console = console or Console(stderr=True)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.name
@@ -149,8 +152,8 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, overwrite: bool, 
     model = build_model_from_config(cfg, data.num_train_pids).to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loader, sampler = build_train_loader(cfg, data, A.needs_masks(cfg) and model.needs_mask,
-                                         dist_info, pin_memory=device.type == "cuda")  # fmt: skip
+    loader, sampler = build_train_loader(cfg, data, model.trains_on_masks, dist_info,
+                                         pin_memory=device.type == "cuda")  # fmt: skip
     optimizer = build_optimizer(cfg, model)
     opts = inference_options(cfg, device)
     trainer = Trainer(
@@ -191,7 +194,7 @@ def _validation(model: ReIDModel, data: ReIDData, opts: InferenceOptions, dist_i
 
 def _attention_probe(model: ReIDModel, data: ReIDData, opts: InferenceOptions):
     """BSGA's mean attention on body vs background of a few test images, every epoch."""
-    if not (model.needs_mask and hasattr(model.attention, "last_attention")):
+    if not (model.attention_needs_mask and hasattr(model.attention, "last_attention")):
         return None
     gallery = data.eval_sets[data.primary_setting].gallery
     return attention_probe(model, gallery[:: max(1, len(gallery) // 64)][:64], opts)
@@ -223,7 +226,8 @@ def _epoch_logger(cfg: ExperimentConfig, writer: _MetricsWriter | None, console:
         )
         console.print(
             f"epoch {log.epoch}/{cfg.train.epochs}  loss {log.loss:.3f} (id {log.identity:.3f}, "
-            f"tri {log.triplet:.3f})  lr {log.lr:.1e}  {log.images_per_s:.0f} img/s  {scores}"
+            f"tri {log.triplet:.3f}{f', mask {log.mask:.3f}' if cfg.model.mask_head else ''})"
+            f"  lr {log.lr:.1e}  {log.images_per_s:.0f} img/s  {scores}"
         )
 
     return log_epoch
@@ -247,9 +251,12 @@ def _write_results(run_dir: Path, results: dict[str, RetrievalResult], source: d
 
 
 def load_trained_model(
-    checkpoint: str | Path, device: torch.device | None = None
+    checkpoint: str | Path, device: torch.device | None = None, mask_source: str | None = None
 ) -> tuple[ReIDModel, ExperimentConfig]:
-    """Rebuild the model a checkpoint was trained with and load its weights."""
+    """Rebuild the model a checkpoint was trained with and load its weights.
+
+    ``mask_source`` (parser | predicted) overrides the trained config's
+    ``model.mask_source``: where BSGA's mask comes from is an inference choice."""
     ckpt = load_checkpoint(checkpoint)
     try:
         cfg = from_yaml_text(ckpt.meta["config"])
@@ -258,6 +265,11 @@ def load_trained_model(
         raise CheckpointError(f"{checkpoint}: metadata lacks the training config ({exc})") from None
     model = build_model_from_config(cfg, num_classes, weights="none")
     load_model_weights(model, ckpt, checkpoint, for_eval=True)
+    if mask_source is not None:
+        try:
+            model.mask_source = mask_source
+        except InputError as exc:
+            raise InputError(f"{checkpoint}: {exc}") from None
     model.to(device or select_device()).eval()
     return model, cfg
 
@@ -277,6 +289,7 @@ def run_evaluation(
     dist_info = init_distributed()
     device = select_device(dist_info)
     model, trained = load_trained_model(checkpoint, device)
+    model.mask_source = cfg.model.mask_source
     require_masks_for(model, cfg, checkpoint)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)

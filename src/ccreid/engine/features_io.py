@@ -65,6 +65,7 @@ def extract_split(
         if config is not None
         else apply_overrides(ckpt_cfg, overrides)
     )
+    model.mask_source = cfg.model.mask_source
     require_masks_for(model, cfg, checkpoint)
     data = load_dataset(**A.dataset_kwargs(cfg))
     samples = select_split(data, split)

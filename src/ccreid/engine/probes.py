@@ -10,15 +10,18 @@ from ccreid.data import InputNormalizer, Sample, load_batch
 from ccreid.engine.inference import InferenceOptions
 from ccreid.engine.precision import autocast
 from ccreid.models import ReIDModel, attention_region_means
+from ccreid.models.attention import resize_mask
+from ccreid.models.mask_head import binary_mask, mask_overlap
 
 Probe = Callable[[], dict[str, dict[str, float]]]
 
 
 def attention_probe(model: ReIDModel, samples: list[Sample], opts: InferenceOptions) -> Probe:
-    """Mean BSGA attention on body and background pixels of ``samples`` (decoded once).
+    """Mean BSGA attention on body and background pixels of ``samples`` (decoded once),
+    and, with a mask head, the IoU of its mask with the parser's.
 
-    Runs in eval mode (BatchNorm statistics untouched) and consumes no random numbers, so
-    probing never changes what training draws next.
+    Runs in eval mode (BatchNorm statistics untouched) with the parser's masks and
+    consumes no random numbers, so probing never changes what training draws next.
     """
     raw, masks = load_batch(samples, opts.augment, opts.schema, masks=True)
     images = InputNormalizer.of(opts.augment)(raw, opts.device, opts.channels_last)
@@ -26,11 +29,46 @@ def attention_probe(model: ReIDModel, samples: list[Sample], opts: InferenceOpti
 
     @torch.no_grad()
     def probe() -> dict[str, dict[str, float]]:
-        was_training = model.training
+        was_training, source = model.training, model.mask_source
         model.eval()
-        with autocast(opts.device, opts.dtype):
-            model(images, masks)
-        model.train(was_training)
-        return {"bsga": attention_region_means(model.attention.last_attention, masks)}
+        model.mask_source = "parser"  # A_f as guided by the parser's mask
+        try:
+            with autocast(opts.device, opts.dtype):
+                model(images, masks)
+                out = {"bsga": attention_region_means(model.attention.last_attention, masks)}
+                if model.mask_head is not None:
+                    inter, union = mask_head_overlap(model, images, masks)
+                    out["mask_head"] = {"iou": inter / union if union else 1.0}
+        finally:
+            model.mask_source = source
+            model.train(was_training)
+        return out
 
     return probe
+
+
+@torch.no_grad()
+def mask_head_overlap(
+    model: ReIDModel, images: torch.Tensor, masks: torch.Tensor
+) -> tuple[int, int]:
+    """Intersection and union of the head's binary mask and the parser's body mask, both
+    at the resolution BSGA uses them (the stage-2 features')."""
+    logits = model.mask_head(model.stage2(images))
+    target = resize_mask(masks.reshape(len(masks), 1, *masks.shape[-2:]).float(), logits.shape[-2:])
+    return mask_overlap(binary_mask(logits), target)
+
+
+def mask_head_iou_on(model: ReIDModel, samples: list[Sample], opts: InferenceOptions,
+                     chunk: int = 128) -> float:  # fmt: skip
+    """The head's pooled IoU with the parser's masks over ``samples`` (e.g. a test gallery)."""
+    model.eval()
+    inter = union = 0
+    for start in range(0, len(samples), chunk):
+        raw, masks = load_batch(
+            samples[start : start + chunk], opts.augment, opts.schema, masks=True
+        )
+        images = InputNormalizer.of(opts.augment)(raw, opts.device, opts.channels_last)
+        with autocast(opts.device, opts.dtype):
+            i, u = mask_head_overlap(model, images, masks.to(opts.device))
+        inter, union = inter + i, union + u
+    return inter / union if union else 1.0

@@ -35,6 +35,7 @@ class StepResult:
     identity: float
     triplet: float
     images: int
+    mask: float = 0.0
 
 
 @dataclass
@@ -43,6 +44,7 @@ class EpochLog:
     loss: float
     identity: float
     triplet: float
+    mask: float  # the mask head's loss (0 without one)
     lr: float
     images_per_s: float
     seconds: float
@@ -123,14 +125,17 @@ class Trainer:
         )  # fmt: skip
         with autocast(self.device, self.dtype):
             out = self.net(images, masks)
-        terms: LossTerms = self.objective(out.logits, out.features, pids, clothes)
+        terms: LossTerms = self.objective(
+            out.logits, out.features, pids, clothes, out.mask_logits, masks
+        )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms.total).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return StepResult(
-            terms.total.item(), terms.identity.item(), terms.triplet.item(), len(images)
-        )
+            terms.total.item(), terms.identity.item(), terms.triplet.item(), len(images),
+            terms.mask.item(),
+        )  # fmt: skip
 
     def _checkpoint(self, name: str, epoch: int, metrics: dict | None = None) -> None:
         if not self.dist_info.is_main:
@@ -173,7 +178,7 @@ class Trainer:
             len(self.loader) if self.max_steps is None else min(len(self.loader), self.max_steps)
         )
         task = self.progress.add_task(f"epoch {epoch + 1}", total=total) if self.progress else None
-        sums = np.zeros(3)
+        sums = np.zeros(4)
         images, steps, start = 0, 0, time.perf_counter()
         for step, batch in enumerate(self.loader):
             if step >= total:
@@ -184,7 +189,7 @@ class Trainer:
                     f"loss became {res.loss} at epoch {epoch + 1}, step {step + 1}; "
                     f"the last good checkpoint is kept in {self.run_dir / 'checkpoints'}"
                 )
-            sums += (res.loss, res.identity, res.triplet)
+            sums += (res.loss, res.identity, res.triplet, res.mask)
             images += res.images
             steps += 1
             if task is not None:

@@ -1,4 +1,5 @@
-"""The training objective L = L_id + lambda * L_tri, assembled by name."""
+"""The training objective L = L_id + lambda * L_tri (+ mu * L_mask with a mask head),
+assembled by name."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ccreid.losses.triplet import BatchCrossClothesTripletLoss, BatchHardTripletLoss
+from ccreid.models.attention import resize_mask
+from ccreid.models.mask_head import mask_loss
 from ccreid.registry import Registry
 
 TRIPLETS: Registry[type[nn.Module]] = Registry("triplet loss")
@@ -21,6 +24,7 @@ class LossTerms:
     total: torch.Tensor
     identity: torch.Tensor
     triplet: torch.Tensor
+    mask: torch.Tensor  # 0 without a mask head
 
 
 class ReIDObjective(nn.Module):
@@ -36,10 +40,12 @@ class ReIDObjective(nn.Module):
         margin: float = 0.3,
         distance: str = "cosine",
         label_smoothing: float = 0.0,
+        mask_weight: float = 1.0,
     ) -> None:
         super().__init__()
         self.triplet = None if triplet == "none" else TRIPLETS.get(triplet)(margin, distance)
         self.weight, self.label_smoothing = weight, label_smoothing
+        self.mask_weight = mask_weight
 
     def forward(
         self,
@@ -47,10 +53,23 @@ class ReIDObjective(nn.Module):
         features: torch.Tensor,
         pids: torch.Tensor,
         clothes: torch.Tensor,
+        mask_logits: torch.Tensor | None = None,
+        masks: torch.Tensor | None = None,
     ) -> LossTerms:
+        """``mask_logits`` (the head's) are trained against the parser's ``masks``,
+        resized to their resolution as BSGA resizes them."""
         identity = F.cross_entropy(logits.float(), pids, label_smoothing=self.label_smoothing)
         if self.triplet is None:
             triplet = identity.new_zeros(())
         else:
             triplet = self.triplet(features, pids, clothes)
-        return LossTerms(identity + self.weight * triplet, identity.detach(), triplet.detach())
+        total = identity + self.weight * triplet
+        mask = identity.new_zeros(())
+        if mask_logits is not None:
+            if masks is None:
+                raise ValueError("a mask head is trained against body masks: none were given")
+            target = resize_mask(masks.reshape(len(masks), 1, *masks.shape[-2:]).float(),
+                                 mask_logits.shape[-2:])  # fmt: skip
+            mask = mask_loss(mask_logits, target)
+            total = total + self.mask_weight * mask
+        return LossTerms(total, identity.detach(), triplet.detach(), mask.detach())

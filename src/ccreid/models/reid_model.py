@@ -12,7 +12,8 @@ import torchvision
 from torch import nn
 
 from ccreid.errors import InputError, UnknownNameError
-from ccreid.models.attention import ATTENTIONS
+from ccreid.models.attention import ATTENTIONS, resize_mask
+from ccreid.models.mask_head import MASK_SOURCES, MaskHead, binary_mask
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,13 @@ MaskPolicy = Literal["require", "ones"]
 
 @dataclass
 class ModelOutput:
-    """Training output: logits for L_id, the pooled f_t and the BN feature f_b."""
+    """Training output: logits for L_id, the pooled f_t and the BN feature f_b, and the
+    mask head's logits at stage-2 resolution when the model has one."""
 
     logits: torch.Tensor
     pooled: torch.Tensor
     features: torch.Tensor
+    mask_logits: torch.Tensor | None = None
 
 
 class ReIDModel(nn.Module):
@@ -48,10 +51,14 @@ class ReIDModel(nn.Module):
         feature_dim: int,
         num_classes: int,
         mask_policy: MaskPolicy = "require",
+        mask_head: MaskHead | None = None,
+        mask_source: str = "parser",
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.attention = attention
+        self.mask_head = mask_head
+        self.mask_source = mask_source
         self.bnneck = nn.BatchNorm1d(feature_dim)
         self.bnneck.bias.requires_grad_(False)
         self.classifier = nn.Linear(feature_dim, num_classes, bias=False)
@@ -60,16 +67,47 @@ class ReIDModel(nn.Module):
         self.feature_dim = feature_dim
 
     @property
-    def needs_mask(self) -> bool:
+    def mask_source(self) -> str:
+        """Where BSGA's mask comes from at inference: the caller's (parser) masks, or the
+        model's own mask head (predicted). Training always uses the caller's masks."""
+        return self._mask_source
+
+    @mask_source.setter
+    def mask_source(self, source: str) -> None:
+        if source not in MASK_SOURCES:
+            raise InputError(
+                f"mask_source must be one of {', '.join(MASK_SOURCES)}, got {source!r}"
+            )
+        if source == "predicted" and self.mask_head is None:
+            raise InputError(
+                "mask_source='predicted' needs a model trained with a mask head "
+                "(model.mask_head=true); this one has none"
+            )
+        self._mask_source = source
+
+    @property
+    def attention_needs_mask(self) -> bool:
         return bool(getattr(self.attention, "needs_mask", False))
 
+    @property
+    def trains_on_masks(self) -> bool:
+        """Whether a training batch must carry body masks (BSGA, or the mask head's target)."""
+        return self.attention_needs_mask or self.mask_head is not None
+
+    @property
+    def needs_mask(self) -> bool:
+        """Whether callers must pass body masks to embed images (training aside)."""
+        return self.attention_needs_mask and self.mask_source == "parser"
+
     def _mask(self, images: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor | None:
-        if not self.needs_mask or (masks is not None and masks.numel()):
+        if not self.attention_needs_mask or (masks is not None and masks.numel()):
             return masks
         if self.mask_policy == "ones":
             return images.new_ones(images.shape[0], 1, *images.shape[-2:])
         raise InputError(
-            "this model's attention needs body masks; pass masks= (or mask_policy='ones')"
+            "this model's attention needs body masks: pass masks= (`ccreid parse` makes "
+            "them; or mask_policy='ones'), or train a mask head (model.mask_head=true) and "
+            "embed with model.mask_source=predicted"
         )
 
     def stage2(self, images: torch.Tensor) -> torch.Tensor:
@@ -77,16 +115,35 @@ class ReIDModel(nn.Module):
         b = self.backbone
         return b.layer2(b.layer1(b.maxpool(b.relu(b.bn1(b.conv1(images))))))
 
+    def _stages(
+        self, images: torch.Tensor, masks: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The last feature map and the mask head's logits (None without a head)."""
+        x = self.stage2(images)
+        mask_logits = self.mask_head(x) if self.mask_head is not None else None
+        if mask_logits is not None and self.mask_source == "predicted" and not self.training:
+            masks = binary_mask(mask_logits)
+        x = self.attention(x, self._mask(images, masks))
+        return self.backbone.layer4(self.backbone.layer3(x)), mask_logits
+
     def feature_map(self, images: torch.Tensor, masks: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.attention(self.stage2(images), self._mask(images, masks))
-        return self.backbone.layer4(self.backbone.layer3(x))
+        return self._stages(images, masks)[0]
+
+    @torch.no_grad()
+    def predict_mask(self, images: torch.Tensor) -> torch.Tensor:
+        """The head's binary body mask at the images' size, (B, 1, H, W)."""
+        if self.mask_head is None:
+            raise InputError("this model has no mask head (train with model.mask_head=true)")
+        logits = self.mask_head(self.stage2(images))
+        return resize_mask(binary_mask(logits).float(), images.shape[-2:])
 
     def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None):
-        pooled = F.adaptive_avg_pool2d(self.feature_map(images, masks), 1).flatten(1)
+        feature_map, mask_logits = self._stages(images, masks)
+        pooled = F.adaptive_avg_pool2d(feature_map, 1).flatten(1)
         features = self.bnneck(pooled)
         if not self.training:
             return features
-        return ModelOutput(self.classifier(features), pooled, features)
+        return ModelOutput(self.classifier(features), pooled, features, mask_logits)
 
 
 IMAGENET_WEIGHTS = ("imagenet1k_v1", "imagenet1k_v2")
@@ -124,11 +181,14 @@ def build_model(
     mask_policy: MaskPolicy = "require",
     share_mask_conv: bool = False,
     bsga_init: str = "body_prior",
+    mask_head: bool = False,
+    mask_source: str = "parser",
 ) -> ReIDModel:
     """A re-ID model. ``weights``: "imagenet1k_v1" / "imagenet1k_v2" load torchvision's
     ImageNet weights (downloaded), "none" starts from random, anything else is a path to a
     torchvision-named backbone state dict. ``share_mask_conv`` and ``bsga_init`` go to
-    attention modules that declare them."""
+    attention modules that declare them. ``mask_head`` adds a body-mask head on the
+    stage-2 features; ``mask_source="predicted"`` makes BSGA use it at inference."""
     weights = str(weights)
     net = _backbone(backbone, weights, last_stride)  # downloads only the ImageNet names
     if weights not in (*IMAGENET_WEIGHTS, "none"):
@@ -139,7 +199,8 @@ def build_model(
     attn = attn_cls(
         widths.stage2, **{k: v for k, v in given.items() if k in getattr(attn_cls, "options", ())}
     )
-    return ReIDModel(net, attn, widths.feature, num_classes, mask_policy)
+    head = MaskHead(widths.stage2) if mask_head else None
+    return ReIDModel(net, attn, widths.feature, num_classes, mask_policy, head, mask_source)
 
 
 def load_backbone_weights(net: nn.Module, path: str | Path) -> None:

@@ -44,20 +44,28 @@ class ExportReport:
 
 
 class _FeatureExtractor(nn.Module):
-    """Eval-mode forward with a fixed signature: (image, mask) -> f_b."""
+    """Eval-mode forward with a fixed signature: (image[, mask]) -> f_b."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model.eval()
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(image, mask)
 
 
 def export_onnx(
-    checkpoint: str | Path, out: str | Path, opset: int = 18, batch: int = 2, seed: int = 0
+    checkpoint: str | Path,
+    out: str | Path,
+    opset: int = 18,
+    batch: int = 2,
+    seed: int = 0,
+    mask_source: str | None = None,
 ) -> ExportReport:
-    """Write ``out`` and return the largest |ONNX - PyTorch| on random inputs (dynamic batch)."""
+    """Write ``out`` and return the largest |ONNX - PyTorch| on random inputs (dynamic batch).
+
+    The graph takes (image, mask), or the image alone when the model needs no mask (no
+    BSGA, or ``mask_source="predicted"``: the mask head runs inside the graph)."""
     onnx = require("onnx", "export", "ONNX export")
     ort = require("onnxruntime", "export", "checking an ONNX export")
     require("onnxscript", "export", "ONNX export")
@@ -68,7 +76,7 @@ def export_onnx(
         raise InputError(
             f"--opset {opset} is not supported: use {MIN_OPSET}..{onnx.defs.onnx_opset_version()}"
         )
-    model, cfg = load_trained_model(checkpoint, torch.device("cpu"))
+    model, cfg = load_trained_model(checkpoint, torch.device("cpu"), mask_source)
     model = model.float().to(memory_format=torch.contiguous_format)
     aug = A.augment_config(cfg)
     gen = torch.Generator().manual_seed(seed)
@@ -76,9 +84,11 @@ def export_onnx(
     mask = (torch.rand(batch, 1, aug.height, aug.width, generator=gen) > 0.4).float()
     wrapper = _FeatureExtractor(model).eval()
     batch_dim = torch.export.Dim("batch", min=1, max=4096)
+    inputs = {"image": image, "mask": mask} if model.needs_mask else {"image": image}
     program = torch.onnx.export(
-        wrapper, (image, mask), dynamo=True, opset_version=opset, input_names=["image", "mask"],
-        output_names=["features"], dynamic_shapes={"image": {0: batch_dim}, "mask": {0: batch_dim}},
+        wrapper, tuple(inputs.values()), dynamo=True, opset_version=opset,
+        input_names=list(inputs), output_names=["features"],
+        dynamic_shapes={name: {0: batch_dim} for name in inputs},
     )  # fmt: skip
     proto = _with_opset(program.model_proto, opset, onnx)
     meta = {
@@ -86,6 +96,7 @@ def export_onnx(
         "ccreid.mean": json.dumps(list(aug.mean)), "ccreid.std": json.dumps(list(aug.std)),
         "ccreid.mask_schema": cfg.data.schema, "ccreid.needs_mask": str(model.needs_mask).lower(),
         "ccreid.attention": cfg.model.attention, "ccreid.backbone": cfg.model.backbone,
+        "ccreid.mask_source": model.mask_source,
         "ccreid.output": "BN feature f_b; L2-normalise and compare by cosine similarity",
     }  # fmt: skip
     onnx.helper.set_model_props(proto, meta)
@@ -105,7 +116,7 @@ def export_onnx(
     feeds = {"image": check_image.numpy(), "mask": check_mask.numpy()}
     ort_out = session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
     with torch.no_grad():
-        ref = wrapper(check_image, check_mask).numpy()
+        ref = wrapper(check_image, check_mask if model.needs_mask else None).numpy()
     diff = float(np.abs(ort_out - ref).max())
     if diff > MAX_ABS_DIFF:
         raise ExportParityError(

@@ -61,7 +61,9 @@ class Searcher:
             )
         if fingerprint(self.checkpoint) != self.index.info["fingerprint"]:
             raise QueryError(f"{self.checkpoint} is not the model index {index_dir} was built with")
-        self.model, self.cfg = load_trained_model(self.checkpoint, torch.device("cpu"))
+        self.model, self.cfg = load_trained_model(
+            self.checkpoint, torch.device("cpu"), self.index.info.get("mask_source")
+        )
         self.model.float().eval()
         self.augment = A.augment_config(self.cfg)
         self.geometric = geometric_transform(self.augment, train=False)

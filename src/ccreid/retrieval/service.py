@@ -61,10 +61,14 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
     return samples
 
 
-def embed(checkpoint: Path, samples: list[Sample]) -> np.ndarray:
-    model, cfg = load_trained_model(checkpoint, torch.device("cpu"))
+def embed(checkpoint: Path, samples: list[Sample], mask_source: str | None = None) -> np.ndarray:
+    model, cfg = load_trained_model(checkpoint, torch.device("cpu"), mask_source)
     if model.needs_mask and any(s.mask is None for s in samples):
-        raise InputError(f"{checkpoint} uses BSGA: give the parsing masks with --mask-root")
+        raise InputError(
+            f"{checkpoint} uses BSGA: give the parsing masks with --mask-root (`ccreid parse` "
+            "makes them), or use a model trained with a mask head (model.mask_head=true) "
+            "with --mask-source predicted"
+        )
     return extract_features(model, samples, inference_options(cfg, torch.device("cpu"))).numpy()
 
 
@@ -74,9 +78,12 @@ def _rows(samples: list[Sample], root: str) -> list[dict]:
 
 
 def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | None = None,
-                kind: str = "flat", recall: float = 0.95) -> GalleryIndex:  # fmt: skip
+                kind: str = "flat", recall: float = 0.95,
+                mask_source: str | None = None) -> GalleryIndex:  # fmt: skip
     """Embed a gallery folder into an index folder. IVF indexes get the nprobe that reaches
-    ``recall`` (recall@10 against exact search, stored in info.json)."""
+    ``recall`` (recall@10 against exact search, stored in info.json). ``mask_source``
+    (default: the checkpoint's) is stored, so that added images and queries are embedded
+    the same way."""
     if kind not in INDEX_KINDS:
         raise InputError(f"unknown index kind {kind!r}; expected one of {', '.join(INDEX_KINDS)}")
     if not 0 < recall <= 1:
@@ -85,9 +92,9 @@ def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | No
         raise InputError(f"gallery {gallery} must be a folder of images")
     ensure_writable(out)
     samples = image_samples([gallery], mask_root, gallery)
-    feats = embed(checkpoint, samples)
+    feats = embed(checkpoint, samples, mask_source)
     info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint),
-            "gallery_root": str(gallery.resolve())}  # fmt: skip
+            "gallery_root": str(gallery.resolve()), "mask_source": mask_source}  # fmt: skip
     index = GalleryIndex.create(feats, _rows(samples, info["gallery_root"]), info, kind)
     index.tune_nprobe(recall)
     index.save(out)
@@ -117,7 +124,7 @@ def add_to_index(index_dir: Path, images: list[Path], checkpoint: Path | None = 
     known = {r["path"] for r in index.rows}
     fresh = [s for s in samples if index.relative(s.path) not in known]
     if fresh:
-        index.add(embed(checkpoint, fresh), _rows(fresh, index.root))
+        index.add(embed(checkpoint, fresh, index.info.get("mask_source")), _rows(fresh, index.root))
         index.save(index_dir)
     return index, len(samples) - len(fresh)
 
@@ -128,4 +135,4 @@ def search(index_dir: Path, queries: list[Path], top_k: int = 10, checkpoint: Pa
     checkpoint = checkpoint or Path(index.info["checkpoint"])
     _check_model(index, checkpoint)
     samples = image_samples(queries, mask_root, None)
-    return samples, index.search(embed(checkpoint, samples), top_k)
+    return samples, index.search(embed(checkpoint, samples, index.info.get("mask_source")), top_k)

@@ -149,6 +149,25 @@ def attention_maps(
     return _save(fig, path)
 
 
+def mask_comparison(
+    images: list[np.ndarray], parser_masks: list[np.ndarray], predicted: list[np.ndarray],
+    path: Path,
+) -> Path:  # fmt: skip
+    """Each test image beside the parser's body mask and the model's own (mask head) mask,
+    the two at the resolution BSGA uses them; titles give the IoU of the two."""
+    fig, axes = plt.subplots(len(images), 3, figsize=(4.2, 2.6 * len(images)))
+    axes = np.atleast_2d(axes)
+    for r, (img, parsed, own) in enumerate(zip(images, parser_masks, predicted, strict=True)):
+        inter, union = np.logical_and(parsed, own).sum(), np.logical_or(parsed, own).sum()
+        iou = inter / union if union else 1.0
+        titles = ["image", "parser mask", f"predicted, IoU {iou:.2f}"]
+        for c, (shown, title) in enumerate(zip([img, parsed, own], titles, strict=True)):
+            axes[r, c].imshow(shown, cmap=None if c == 0 else "gray", vmin=0, vmax=1)
+            axes[r, c].set_title(title, fontsize=8)
+            axes[r, c].axis("off")
+    return _save(fig, path)
+
+
 def activation_maps(
     images: list[np.ndarray], maps: dict[str, list[np.ndarray]], path: Path
 ) -> Path:

@@ -19,10 +19,13 @@ from ccreid.engine.inference import extract_features, labels_of
 from ccreid.evaluation import pairwise_distance, ranked_without_junk
 from ccreid.fileio import ensure_writable
 from ccreid.models import ReIDModel, activation_map
+from ccreid.models.attention import resize_mask
+from ccreid.models.mask_head import binary_mask
 from ccreid.viz.plots import (
     activation_maps,
     attention_maps,
     cre_examples,
+    mask_comparison,
     ranked_lists,
     training_curves,
 )
@@ -77,15 +80,30 @@ def _attention(
     model_of: ModelOf, run_dir: Path, data: ReIDData, count: int
 ) -> tuple[list, list, list]:
     model, cfg = model_of(run_dir)
-    gallery = data.eval_sets[data.primary_setting].gallery  # test images, as the report's numbers
-    samples = gallery[:: max(1, len(gallery) // count)][:count]
     augment = A.augment_config(cfg)
-    raw, masks = load_batch(samples, augment, cfg.data.schema, masks=True)
+    raw, masks = load_batch(_test_images(data, count), augment, cfg.data.schema, masks=True)
     with torch.no_grad():
         model(InputNormalizer.of(augment)(raw), masks)
     images = [img.permute(1, 2, 0).numpy() / 255.0 for img in raw]
     maps = [a[0] for a in model.attention.last_attention]
     return images, [m[0].numpy() for m in masks], maps
+
+
+def _test_images(data: ReIDData, count: int) -> list:
+    gallery = data.eval_sets[data.primary_setting].gallery  # test images, as the report's numbers
+    return gallery[:: max(1, len(gallery) // count)][:count]
+
+
+def _masks(model_of: ModelOf, run_dir: Path, data: ReIDData, count: int) -> tuple[list, list, list]:
+    """Test images, the parser's masks and the mask head's, at the stage-2 resolution."""
+    model, cfg = model_of(run_dir)
+    augment = A.augment_config(cfg)
+    raw, masks = load_batch(_test_images(data, count), augment, cfg.data.schema, masks=True)
+    with torch.no_grad():
+        logits = model.mask_head(model.stage2(InputNormalizer.of(augment)(raw)))
+    parsed = resize_mask(masks.float(), logits.shape[-2:])
+    images = [img.permute(1, 2, 0).numpy() / 255.0 for img in raw]
+    return images, [m[0].numpy() for m in parsed], [m[0].numpy() for m in binary_mask(logits)]
 
 
 def build_report(
@@ -158,6 +176,13 @@ def build_report(
                 attention_maps(imgs, masks, maps, out_dir / "attention.png"),
             )
         )
+    head_runs = [n for n, cfg in configs.items() if cfg.model.mask_head]
+    if head_runs and data.train[0].mask:
+        report.figures.append((
+            f"Body masks of test images: the parser's vs the model's own mask head "
+            f"({head_runs[-1]}), at the resolution BSGA uses them",
+            mask_comparison(*_masks(model_of, runs[head_runs[-1]], data, 4), out_dir / "masks.png"),
+        ))  # fmt: skip
     if data.train[0].mask:
         samples = data.train[:: max(1, len(data.train) // 3)][:3]
         report.figures.append(
