@@ -65,7 +65,7 @@ def main() -> None:
     torch.set_num_threads(torch.get_num_threads())
     out: dict[str, object] = {
         "setup": f"ResNet-50 + BSGA + mask head {args.height}x{args.width}; parser SegFormer-B2 "
-                 f"size at {args.parser_size}; {args.images} gallery images"  # fmt: skip
+        f"size at {args.parser_size}; {args.images} gallery images"  # fmt: skip
     }
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

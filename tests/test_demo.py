@@ -172,3 +172,13 @@ def test_unknown_demo_variant_is_refused_before_any_work(tmp_path: Path) -> None
     with pytest.raises(InputError, match="unknown demo variant"):
         run_demo(tmp_path / "d", budget="tiny", variants=["CRE+SE"])
     assert not (tmp_path / "d" / "seed-0").exists()
+
+
+def test_video_demo_trains_clips_and_evaluates_tracklets(tmp_path: Path) -> None:
+    page = run_demo(tmp_path, budget="tiny", variants=["CRE+BSGA"], video=True)
+    run = tmp_path / "seed-0" / "runs" / slug("CRE+BSGA")
+    assert "data:\n  name: ccvid" in (run / "config.yaml").read_text()
+    assert (tmp_path / "seed-0" / "data" / "CCVID" / "train.txt").is_file()
+    res = json.loads((run / "results.json").read_text())
+    assert {"general", "cc"} <= set(res)
+    assert "clips of 4 frames" in page.read_text()

@@ -126,8 +126,8 @@ def test_erased_copies_can_carry_their_own_clothes_label() -> None:
                      torch.empty(0), torch.tensor([0, 1]), torch.tensor([1, 1]), torch.tensor([3, 5]),
                      torch.tensor([0, 1]))  # fmt: skip
     args = (True, torch.device("cpu"), False, InputNormalizer())
-    _, _, pids, same = step_inputs(batch, *args)
-    _, _, _, own = step_inputs(batch, *args, erased_clothes_base=10)
+    _, _, pids, same, _ = step_inputs(batch, *args)
+    _, _, _, own, _ = step_inputs(batch, *args, erased_clothes_base=10)
     assert pids.tolist() == [0, 1, 0, 1]
     assert same.tolist() == [3, 5, 3, 5] and own.tolist() == [3, 5, 10, 11]
 

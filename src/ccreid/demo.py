@@ -47,8 +47,11 @@ class Budget:
     queries_per_camera: int = 2
     test_images_per_camera: int = 5
 
-    def synthetic(self, seed: int, scenes: str = "cluttered") -> SyntheticConfig:
+    def synthetic(
+        self, seed: int, scenes: str = "cluttered", video: bool = False
+    ) -> SyntheticConfig:
         return SyntheticConfig(
+            video=video,
             train_ids=self.train_ids, test_ids=self.test_ids, height=self.height,
             width=self.width, queries_per_camera=self.queries_per_camera,
             test_images_per_camera=self.test_images_per_camera,
@@ -67,7 +70,13 @@ BUDGETS = {
 }  # fmt: skip
 
 
-def demo_overrides(out: Path, budget: Budget, seed: int, data: Path) -> list[str]:
+# Video mode: clips of every frame of the short synthetic tracklets.
+VIDEO_OVERRIDES = ["data.name=ccvid", "data.seq_len=4", "data.stride=1"]
+
+
+def demo_overrides(
+    out: Path, budget: Budget, seed: int, data: Path, video: bool = False
+) -> list[str]:
     return [
         "data.name=vcclothes", f"data.root={data}", f"data.mask_root={data / 'masks'}",
         f"data.height={budget.height}", f"data.width={budget.width}", "data.pad=4",
@@ -75,7 +84,7 @@ def demo_overrides(out: Path, budget: Budget, seed: int, data: Path) -> list[str
         "eval.precision=auto",
         f"train.epochs={budget.epochs}", f"train.step_size={budget.step_size}",
         f"train.eval_every={budget.eval_every}", "train.lr=1e-3", f"train.seed={seed}",
-        "eval.batch_size=256", f"output_dir={out}",
+        "eval.batch_size=256", f"output_dir={out}", *(VIDEO_OVERRIDES if video else []),
     ]  # fmt: skip
 
 
@@ -94,13 +103,16 @@ def run_demo(
     overwrite: bool = False,
     scenes: str = "cluttered",
     variants: list[str] | None = None,
+    video: bool = False,
 ) -> Path:
     """For each of ``seeds`` seeds (``seed``, ``seed + 1``, ...): draw the synthetic set,
     train and evaluate the four variants (or the named ``variants``). Then write one report
     with mean and spread. An earlier demo in ``out`` is replaced only with ``overwrite``.
 
     A run with a mask head (``model.mask_head=true`` in ``overrides``) is evaluated a
-    second time with its own predicted masks (``predicted_masks.json`` in its folder)."""
+    second time with its own predicted masks (``predicted_masks.json`` in its folder).
+    ``video``: the synthetic set's tracklets are short videos (CCVID layout), trained as
+    clips with temporal average pooling and evaluated tracklet against tracklet."""
     console = console or Console()
     chosen = _chosen_variants(variants)
     out = Path(out)
@@ -117,20 +129,22 @@ def run_demo(
     data = None
     for s in range(seed, seed + seeds):
         data_dir = out / f"seed-{s}" / "data"
-        syn = b.synthetic(s, scenes)
+        syn = b.synthetic(s, scenes, video)
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"synthetic dataset, seed {s}", total=syn.num_images)
             generate(data_dir, syn, workers=2, progress=lambda n, t=task: progress.advance(t, n))
-        seed_data = load_dataset("vcclothes", data_dir, mask_root=data_dir / "masks")
+        seed_data = load_dataset("ccvid" if video else "vcclothes", data_dir,
+                                 mask_root=data_dir / "masks")  # fmt: skip
         data = data or seed_data
         cc = seed_data.eval_sets["cc"]
+        unit = "tracklets" if video else "images"
         console.print(
-            f"seed {s}: {len(seed_data.train)} train images of {seed_data.num_train_pids} ids; "
-            f"CC: {len(cc.query)} queries, {len(cc.gallery)} gallery images"
+            f"seed {s}: {len(seed_data.train)} train {unit} of {seed_data.num_train_pids} ids; "
+            f"CC: {len(cc.query)} queries, {len(cc.gallery)} gallery {unit}"
         )
         by_seed[s] = {}
         for name, cre, attention in chosen:
-            cfg = load_config(None, [*demo_overrides(out / f"seed-{s}" / "runs", b, s, data_dir),
+            cfg = load_config(None, [*demo_overrides(out / f"seed-{s}" / "runs", b, s, data_dir, video),
                                      f"name={slug(name)}", f"train.cre={cre}",
                                      f"model.attention={attention}", *(overrides or [])])  # fmt: skip
             console.rule(f"seed {s}, {name}: CRE {'on' if cre else 'off'}, attention {attention}")
@@ -143,7 +157,8 @@ def run_demo(
     intro = (
         f"Synthetic clothes-changing data ({b.train_ids} train / {b.test_ids} test ids, cluttered "
         f"tracklet scenes), ResNet-18 from scratch at {b.height}x{b.width}, {b.epochs} epochs, "
-        f"P x K = 8 x 4, L_id + L_BCTri; seeds {', '.join(map(str, by_seed))}; "
+        f"P x K = 8 x 4{' clips of 4 frames' if video else ''}, L_id + L_BCTri; "
+        f"seeds {', '.join(map(str, by_seed))}; "
         f"{describe_cpu()}; training and evaluation took {elapsed / 60:.1f} min."
     )
     first = by_seed[seed]
@@ -180,10 +195,8 @@ def _evaluate_predicted_masks(
     iou = mask_head_iou_on(model, gallery, inference_options(trained, torch.device("cpu")))
     payload = {"predicted": {k: r.summary() for k, r in results.items()}, "mask_iou": iou}
     atomic_write_text(run_dir / "predicted_masks.json", json.dumps(payload, indent=1))
-    console.print(
-        f"predicted masks: CC mAP {payload['predicted']['cc']['mAP']:.1f}, "
-        f"SC mAP {payload['predicted']['sc']['mAP']:.1f}; mask IoU {iou:.3f}"
-    )
+    scores = ", ".join(f"{k} mAP {r['mAP']:.1f}" for k, r in payload["predicted"].items())
+    console.print(f"predicted masks: {scores}; mask IoU {iou:.3f}")
 
 
 def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
@@ -201,7 +214,8 @@ def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
             if predicted.is_file():
                 extra = json.loads(predicted.read_text())
                 row.update({f"predicted/{k}/{m}": extra["predicted"][k][m]
-                            for k in SETTINGS for m in ("top1", "mAP")})  # fmt: skip
+                            for k in SETTINGS if k in extra["predicted"]
+                            for m in ("top1", "mAP")})  # fmt: skip
                 row["mask_head/iou"] = 100 * extra["mask_iou"]
             per_seed[s] = row
         keys = next(iter(per_seed.values())).keys()
@@ -216,6 +230,11 @@ def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
     return out
 
 
+def _settings(summary: dict[str, Any]) -> list[str]:
+    """The settings every variant was evaluated in (a video set has no SC setting)."""
+    return [s for s in SETTINGS if all(f"{s}/mAP" in v["stats"] for v in summary.values())]
+
+
 def _mean_std(stat: dict[str, float], n: int) -> str:
     return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if n > 1 else f"{stat['mean']:.1f}"
 
@@ -223,9 +242,10 @@ def _mean_std(stat: dict[str, float], n: int) -> str:
 def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """Mean ± standard deviation over seeds; CC mAP per seed; BSGA attention means."""
     n = len(next(iter(summary.values()))["seeds"])
-    header = ["variant"] + [f"{s} {m}" for s in SETTINGS for m in ("top-1", "mAP")]
+    settings = _settings(summary)
+    header = ["variant"] + [f"{s} {m}" for s in settings for m in ("top-1", "mAP")]
     rows = [
-        [name] + [_mean_std(v["stats"][f"{s}/{m}"], n) for s in SETTINGS for m in ("top1", "mAP")]
+        [name] + [_mean_std(v["stats"][f"{s}/{m}"], n) for s in settings for m in ("top1", "mAP")]
         for name, v in summary.items()
     ]
     tables = [(f"Results over {n} seed(s), mean ± std (%)", header, rows)]
@@ -236,7 +256,8 @@ def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[l
     ))  # fmt: skip
     head = {n_: v for n_, v in summary.items() if "mask_head/iou" in v["stats"]}
     if head:
-        cols = [("sc", "mAP"), ("cc", "mAP"), ("cc", "top1")]
+        cols = [(s, m) for s, m in (("sc", "mAP"), ("cc", "mAP"), ("cc", "top1"))
+                if s in _settings(summary)]  # fmt: skip
         tables.append((
             "Mask head: the same model with the parser's masks vs its own predicted masks "
             "(mean ± std over seeds, %); IoU of the two masks on the test gallery",
@@ -265,11 +286,12 @@ def _print_table(console: Console, summary: dict[str, Any]) -> None:
         title=f"top-1 / mAP (%), {'mean ± std over ' + str(n) + ' seeds' if n > 1 else 'one seed'}"
     )
     table.add_column("variant")
-    for s in SETTINGS:
+    settings = _settings(summary)
+    for s in settings:
         table.add_column(s, justify="right")
     for name, v in summary.items():
         st = v["stats"]
         table.add_row(name, *(
-            f"{_mean_std(st[f'{s}/top1'], n)} / {_mean_std(st[f'{s}/mAP'], n)}" for s in SETTINGS
+            f"{_mean_std(st[f'{s}/top1'], n)} / {_mean_std(st[f'{s}/mAP'], n)}" for s in settings
         ))  # fmt: skip
     console.print(table)

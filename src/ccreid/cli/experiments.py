@@ -33,6 +33,9 @@ def demo(
         list[str] | None,
         typer.Option(help="Run only this variant (repeatable): baseline, +CRE, +BSGA, CRE+BSGA."),
     ] = None,
+    video: Annotated[
+        bool, typer.Option(help="Synthetic tracklets as short videos: the video path (CCVID).")
+    ] = False,
     overrides: Overrides = None,
 ) -> None:
     """Run the paper's ablation on the built-in synthetic dataset and write a report.
@@ -58,6 +61,7 @@ def demo(
         overwrite=overwrite,
         scenes=scenes,
         variants=variant,
+        video=video,
     )
 
 

@@ -140,6 +140,8 @@ def validate(cfg: ExperimentConfig) -> None:
         (max(d.height, d.width) <= MAX_SIDE, "data.height/width", f"<= {MAX_SIDE}",
          f"{d.height}x{d.width}"),
         (cfg.eval.batch_size >= 1, "eval.batch_size", ">= 1", cfg.eval.batch_size),
+        (d.seq_len >= 1, "data.seq_len", ">= 1", d.seq_len),
+        (d.stride >= 1, "data.stride", ">= 1", d.stride),
     ]  # fmt: skip
     problems += [f"{key} must be {need}, got {value}" for ok, key, need, value in checks if not ok]
     if t.epochs < 1:

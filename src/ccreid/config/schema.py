@@ -26,6 +26,11 @@ class DataConfig:
     pad: int = 10
     random_erasing: float = 0.5
     val_ids: int = 0  # hold out N training ids for model selection (PRCC ships rgb/val)
+    # Video datasets (ccvid): a training item is a clip of seq_len frames, stride apart;
+    # dense_clips splits long tracklets into consecutive items of seq_len * stride frames.
+    seq_len: int = 8
+    stride: int = 4
+    dense_clips: bool = False
     options: dict[str, Any] = field(default_factory=dict)  # dataset-specific (e.g. single_shot)
 
     @property

@@ -30,12 +30,18 @@ class DatasetError(CCReIDError, ValueError):
 
 @dataclass(frozen=True)
 class RawSample:
-    """A parsed file before relabelling: clothes is any hashable outfit key."""
+    """A parsed file (or tracklet: its ``frames``, ``path`` the first) before relabelling:
+    clothes is any hashable outfit key."""
 
     path: Path
     pid: int
     camid: int
     clothes: object
+    frames: tuple[Path, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return self.frames or (self.path,)
 
 
 @dataclass
@@ -52,6 +58,7 @@ class ReIDData:
     skipped: dict[str, int] = field(default_factory=dict)
     primary_setting: str = "cc"  # the setting a dataset's papers lead with
     val_set: EvalSet | None = None  # for model selection; never built from test images
+    video: bool = False  # items are tracklets (Sample.frames)
 
     def stats(self) -> list[dict[str, object]]:
         """One row per split: identities, images, outfits and cameras."""
@@ -63,12 +70,13 @@ class ReIDData:
             {
                 "split": split,
                 "ids": len({s.pid for s in items}),
-                "images": len(items),
+                **({"tracklets": len(items), "frames": sum(len(s.frames) for s in items)}
+                   if self.video else {"images": len(items)}),
                 "clothes": len({(s.pid, s.clothes) for s in items}),
                 "cameras": len({s.camid for s in items}),
             }
             for split, items in splits.items()
-        ]
+        ]  # fmt: skip
 
 
 class DatasetLayout(abc.ABC):
@@ -84,6 +92,8 @@ class DatasetLayout(abc.ABC):
     primary_setting: str = "cc"
     #: splits that are neither training nor test (e.g. PRCC's "val"): no identity check
     validation_splits: Sequence[str] = ()
+    #: items are tracklets (frames in order) rather than images
+    video: bool = False
 
     def __init__(self, **options: object) -> None:
         if options:
@@ -164,8 +174,9 @@ def _refuse_escaping_links(raw: dict[str, list[RawSample]], root: Path) -> None:
     real_root = root.resolve()
     for items in raw.values():
         for r in items:
-            if r.path.is_symlink() and not r.path.resolve().is_relative_to(real_root):
-                raise DatasetError(f"{r.path} is a symlink to {r.path.resolve()}, outside {root}")
+            for path in r.files:
+                if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                    raise DatasetError(f"{path} is a symlink to {path.resolve()}, outside {root}")
 
 
 def _refuse_shared_identities(
@@ -198,17 +209,19 @@ def _codes(keys: Iterable[object]) -> dict[object, int]:
 
 def _attach_masks(
     raw: dict[str, list[RawSample]], root: Path, mask_root: Path | None
-) -> dict[str, list[str | None]]:
-    """Mask path per image; all missing masks of all splits are counted in one error."""
+) -> dict[str, list[tuple[str, ...] | None]]:
+    """Mask paths per item (one per file: an image, or each frame of a tracklet); all
+    missing masks of all splits are counted in one error."""
     if mask_root is None:
         return {split: [None] * len(items) for split, items in raw.items()}
     # A mask root mirrors the dataset folder (or the folder above it).
     base = mask_root / root.name if (mask_root / root.name).is_dir() else mask_root
     masks = {
-        split: [base / r.path.relative_to(root).with_suffix(".png") for r in items]
+        split: [tuple(base / f.relative_to(root).with_suffix(".png") for f in r.files)
+                for r in items]
         for split, items in raw.items()
-    }
-    every = [m for paths in masks.values() for m in paths]
+    }  # fmt: skip
+    every = [m for paths in masks.values() for item in paths for m in item]
     missing = [m for m in every if not m.is_file()]
     if missing:
         listed = "\n  ".join(str(m) for m in missing[:MISSING_LISTED])
@@ -216,7 +229,16 @@ def _attach_masks(
             f"{len(missing)} of {len(every)} parsing masks are missing under {base}, e.g.:\n"
             f"  {listed}\nRun `ccreid parse {root} --out {base}` to make them."
         )
-    return {split: [str(m) for m in paths] for split, paths in masks.items()}
+    return {
+        split: [tuple(str(m) for m in item) for item in paths] for split, paths in masks.items()
+    }
+
+
+def _sample(r: RawSample, pid: int, clothes: int, masks: tuple[str, ...] | None) -> Sample:
+    """The relabelled record; a tracklet keeps its frames and their masks."""
+    frames = tuple(str(f) for f in r.frames)
+    return Sample(str(r.path), pid, r.camid, clothes, masks[0] if masks else None, frames,
+                  masks if masks and frames else ())  # fmt: skip
 
 
 def _split_off_identities(
@@ -283,12 +305,12 @@ def load_dataset(
         masks = mask_paths[split]
         if split == "train":
             splits[split] = [
-                Sample(str(r.path), pid_codes[r.pid], r.camid, clothes_codes[(r.pid, r.clothes)], m)
+                _sample(r, pid_codes[r.pid], clothes_codes[(r.pid, r.clothes)], m)
                 for r, m in zip(items, masks, strict=True)
             ]
         else:
             splits[split] = [
-                Sample(str(r.path), r.pid, r.camid, test_clothes_codes[(r.pid, r.clothes)], m)
+                _sample(r, r.pid, test_clothes_codes[(r.pid, r.clothes)], m)
                 for r, m in zip(items, masks, strict=True)
             ]
     pid2clothes = np.zeros((len(pid_codes), len(clothes_codes)), dtype=bool)
@@ -309,6 +331,7 @@ def load_dataset(
         train=splits["train"],
         eval_sets=eval_sets,
         primary_setting=layout.primary_setting,
+        video=layout.video,
         val_set=val_set,
         num_train_pids=len(pid_codes),
         num_train_clothes=len(clothes_codes),

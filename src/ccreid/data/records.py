@@ -9,13 +9,24 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Sample:
-    """One image: its identity, camera and outfit. ``mask`` is the parsing label PNG."""
+    """One image, or one tracklet of a video dataset: its identity, camera and outfit.
+
+    ``mask`` is the parsing label PNG. A tracklet lists its ``frames`` in order (and their
+    ``frame_masks``); its ``path`` and ``mask`` are then its first frame's, so code that
+    shows one picture per item (ranked lists, reports) shows that frame.
+    """
 
     path: str
     pid: int
     camid: int
     clothes: int
     mask: str | None = None
+    frames: tuple[str, ...] = ()
+    frame_masks: tuple[str, ...] = ()
+
+    @property
+    def is_tracklet(self) -> bool:
+        return bool(self.frames)
 
 
 @dataclass(frozen=True)

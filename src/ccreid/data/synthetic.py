@@ -11,7 +11,11 @@ one person in one camera form a tracklet in front of one piece of that scene
 (:mod:`ccreid.data.scenes`), so background is an identity cue that fails across cameras,
 as in real data. Occluders and scene are label 0: the body mask is the visible body.
 The output is the VC-Clothes layout, so
-``load_dataset("vcclothes", out, mask_root=out / "masks")`` reads it.
+``load_dataset("vcclothes", out, mask_root=out / "masks")`` reads it. With ``video=True``
+each (person, camera) tracklet is a short video instead (the person drifts sideways by
+``VIDEO_DRIFT`` pixels a frame), written in the CCVID layout for
+``load_dataset("ccvid", out, mask_root=out / "masks")``; cameras 2 and 4 are the query
+tracklets, cameras 1 and 3 the gallery.
 
 Every identity draws from its own seeded generator, so a seed gives the same bytes for
 any number of worker processes.
@@ -19,6 +23,7 @@ any number of worker processes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -52,6 +57,8 @@ from ccreid.fileio import atomic_write_text, ensure_writable
 CAMERAS = (1, 2, 3, 4)
 COMPLETE_MARKER = ".synthetic.json"
 GENERATOR_VERSION = 3  # bump when the drawing changes: an existing set is then redrawn
+VIDEO_DRIFT = 1.0  # pixels per frame of sideways motion in video mode
+VIDEO_QUERY_CAMERAS = (2, 4)  # each sees one outfit; the gallery (1, 3) has the other
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class SyntheticConfig:
     height: int = 128
     width: int = 64
     seed: int = 0
+    video: bool = False  # tracklets as short videos, CCVID layout (frames = images per camera)
 
     def images_per_camera_of(self, split: str) -> int:
         if split != "train" and self.test_images_per_camera is not None:
@@ -164,15 +172,42 @@ def _render_identity(job: dict) -> int:
     for cam, outfit_id in sorted(job["cam_outfits"].items()):
         backdrop = tracklet_backdrop(cfg.seed, job["index"], cam, cfg.height, cfg.width,
                                      cams[cam].scale, cams[cam].offset)  # fmt: skip
-        for k in range(cfg.images_per_camera_of(job["split"])):
-            split = job["split"] if job["split"] == "train" else (
-                "query" if k < cfg.queries_per_camera else "gallery")  # fmt: skip
-            image, labels = draw_frame(cfg, ident, outfits[outfit_id], cams[cam], backdrop, rng)
-            name = f"{job['pid']:04d}-{cam}-{outfit_id:03d}-{k:02d}"
-            Image.fromarray(image).save(out / split / f"{name}.jpg", quality=92)
-            Image.fromarray(labels).save(masks / split / f"{name}.png", compress_level=0)
+        frames = cfg.images_per_camera_of(job["split"])
+        for k in range(frames):
+            if cfg.video:
+                drift = VIDEO_DRIFT * (k - (frames - 1) / 2)
+                shown = dataclasses.replace(backdrop, offset=backdrop.offset + drift)
+                folder = tracklet_folder(job["pid"], cam, outfit_id)
+                name = f"{folder}/{k:03d}"
+                (out / folder).mkdir(parents=True, exist_ok=True)
+                (masks / folder).mkdir(parents=True, exist_ok=True)
+            else:
+                shown = backdrop
+                split = job["split"] if job["split"] == "train" else (
+                    "query" if k < cfg.queries_per_camera else "gallery")  # fmt: skip
+                name = f"{split}/{job['pid']:04d}-{cam}-{outfit_id:03d}-{k:02d}"
+            image, labels = draw_frame(cfg, ident, outfits[outfit_id], cams[cam], shown, rng)
+            Image.fromarray(image).save(out / f"{name}.jpg", quality=92)
+            Image.fromarray(labels).save(masks / f"{name}.png", compress_level=0)
             n += 1
     return n
+
+
+def tracklet_folder(pid: int, cam: int, outfit: int) -> str:
+    """Video mode: CCVID's ``session<k>/<name>`` with the camera as the second '_' token."""
+    return f"session1/{pid:04d}_{cam:02d}_{outfit:03d}"
+
+
+def _write_video_lists(root: Path, jobs: list[dict]) -> None:
+    """CCVID's train/query/gallery lists: '<tracklet folder> <pid> <outfit label>'."""
+    lines: dict[str, list[str]] = {"train": [], "query": [], "gallery": []}
+    for job in jobs:
+        for cam, outfit in sorted(job["cam_outfits"].items()):
+            split = job["split"] if job["split"] == "train" else (
+                "query" if cam in VIDEO_QUERY_CAMERAS else "gallery")  # fmt: skip
+            lines[split].append(f"{tracklet_folder(job['pid'], cam, outfit)} {job['pid']} {outfit}")
+    for split, rows in lines.items():
+        atomic_write_text(root / f"{split}.txt", "\n".join(rows) + "\n")
 
 
 def min_outfit_pool(test_ids: int) -> int:
@@ -215,20 +250,25 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     pool = list(range(cfg.outfit_pool))
     train_outfits = _assign_outfits(cfg.train_ids, pool, rng, shared=False)
     test_outfits = _assign_outfits(cfg.test_ids, pool, rng, shared=True)
-    images, masks = out / "VC-Clothes", out / "masks" / "VC-Clothes"
+    layout = "CCVID" if cfg.video else "VC-Clothes"
+    images, masks = out / layout, out / "masks" / layout
     marker.unlink(missing_ok=True)
-    for folder in (images, masks):  # a set from another config must not leave stale files
-        if folder.exists():
-            shutil.rmtree(folder)
-    for split in ("train", "query", "gallery"):
+    for name in ("VC-Clothes", "CCVID"):  # a set from another config must not leave stale files
+        for folder in (out / name, out / "masks" / name):
+            if folder.exists():
+                shutil.rmtree(folder)
+    for split in () if cfg.video else ("train", "query", "gallery"):
         (images / split).mkdir(parents=True, exist_ok=True)
         (masks / split).mkdir(parents=True, exist_ok=True)
+    images.mkdir(parents=True, exist_ok=True)
     jobs = []
     for i, outfits in enumerate(train_outfits + test_outfits):
         split = "train" if i < cfg.train_ids else "test"
         jobs.append({"cfg": asdict(cfg), "index": i, "pid": i + 1, "split": split,
                      "cam_outfits": _camera_outfits(outfits, rng), "out": str(images),
                      "masks": str(masks)})  # fmt: skip
+    if cfg.video:
+        _write_video_lists(images, jobs)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool_exec:
             for n in pool_exec.map(_render_identity, jobs, chunksize=4):

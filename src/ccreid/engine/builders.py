@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ccreid.config import ExperimentConfig
 from ccreid.config import adapter as A
 from ccreid.data import ClothesBalancedSampler, EpochSeeded, PKSampler, ReIDData, ReIDImageDataset
+from ccreid.data.clips import ReIDClipDataset, dense_segments
 from ccreid.engine.distributed import DistInfo
 from ccreid.engine.inference import InferenceOptions
 from ccreid.engine.precision import resolve_dtype
@@ -36,13 +37,22 @@ def build_train_loader(
     cfg: ExperimentConfig, data: ReIDData, needs_mask: bool, dist_info: DistInfo,
     pin_memory: bool = False,
 ) -> tuple[DataLoader, EpochSeeded]:  # fmt: skip
-    """The P x K loader; every sample's augmentation is seeded by its place in the epoch."""
-    pids = [s.pid for s in data.train]
-    train_set = ReIDImageDataset(data.train, A.augment_config(cfg), train=True, cre=cfg.train.cre,
-                                 masks=needs_mask, schema=cfg.data.schema, cache=cfg.data.cache)  # fmt: skip
+    """The P x K loader; every sample's augmentation is seeded by its place in the epoch.
+    A video dataset's items are clips of its tracklets (``data.seq_len``, ``data.stride``)."""
+    d = cfg.data
+    items = data.train
+    if data.video:
+        items = dense_segments(items, d.seq_len, d.stride) if d.dense_clips else items
+        train_set: Dataset = ReIDClipDataset(items, d.seq_len, d.stride, A.augment_config(cfg),
+                                             train=True, cre=cfg.train.cre, masks=needs_mask,
+                                             schema=d.schema)  # fmt: skip
+    else:
+        train_set = ReIDImageDataset(items, A.augment_config(cfg), train=True, cre=cfg.train.cre,
+                                     masks=needs_mask, schema=d.schema, cache=d.cache)  # fmt: skip
+    pids = [s.pid for s in items]
     skw = {**A.sampler_kwargs(cfg), "rank": dist_info.rank, "world_size": dist_info.world_size}
     if cfg.data.sampler == "clothes":
-        inner: PKSampler = ClothesBalancedSampler(pids, [s.clothes for s in data.train], **skw)
+        inner: PKSampler = ClothesBalancedSampler(pids, [s.clothes for s in items], **skw)
     else:
         inner = PKSampler(pids, **skw)
     sampler = EpochSeeded(inner, cfg.train.seed)

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
 from ccreid.data import AugmentConfig, EvalSet, InputNormalizer, ReIDImageDataset, Sample
+from ccreid.data.clips import frame_samples
 from ccreid.engine.distributed import DistInfo, gather_rows, sync_buffers
 from ccreid.engine.memory import release_freed_memory
 from ccreid.engine.precision import autocast
@@ -44,7 +46,37 @@ def extract_features(
     dist_info: DistInfo = DistInfo(),
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """L2-normalised f_b for each sample (flip fusion optional); sharded across DDP ranks."""
+    """L2-normalised f_b for each sample (flip fusion optional); sharded across DDP ranks.
+
+    A tracklet's f_b is the mean of its frames' f_b: in eval mode BNNeck is affine, so
+    this equals BNNeck applied to the temporal average of f_t over the whole tracklet
+    (clips of any length, averaged by frames). Frames are embedded in batches, so a
+    tracklet of any length fits in memory."""
+    if samples and samples[0].is_tracklet:
+        return _tracklet_features(model, samples, opts, dist_info, progress)
+    return F.normalize(_frame_features(model, samples, opts, dist_info, progress), dim=1)
+
+
+def _tracklet_features(
+    model: ReIDModel, tracklets: list[Sample], opts: InferenceOptions, dist_info: DistInfo,
+    progress: Callable[[int], None] | None,
+) -> torch.Tensor:  # fmt: skip
+    frames = frame_samples(tracklets)
+    per_frame = _frame_features(model, frames, opts, dist_info, progress)
+    owner = torch.repeat_interleave(torch.tensor([len(t.frames) for t in tracklets]))
+    summed = torch.zeros(len(tracklets), per_frame.shape[1]).index_add_(0, owner, per_frame)
+    return F.normalize(summed, dim=1)  # the mean's direction: dividing by the count is moot
+
+
+@torch.no_grad()
+def _frame_features(
+    model: ReIDModel,
+    samples: list[Sample],
+    opts: InferenceOptions,
+    dist_info: DistInfo,
+    progress: Callable[[int], None] | None,
+) -> torch.Tensor:
+    """f_b (not normalised) of each image, flip-fused when asked."""
     model.eval()
     sync_buffers(model, dist_info)
     dataset = ReIDImageDataset(
@@ -62,7 +94,7 @@ def extract_features(
             if opts.flip:
                 flipped_masks = masks.flip(-1) if masks is not None else None
                 f = f + model(images.flip(-1), flipped_masks).float()
-        feats.append(torch.nn.functional.normalize(f, dim=1).cpu())
+        feats.append(f.cpu())
         if progress:
             progress(len(images) * dist_info.world_size)
     local = torch.cat(feats) if feats else torch.empty(0, model.feature_dim)

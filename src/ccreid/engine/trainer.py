@@ -62,11 +62,13 @@ def step_inputs(
     batch: ReIDItem, cre: bool, device: torch.device, channels_last: bool,
     normalize: InputNormalizer, erased_clothes_base: int | None = None,
 ):  # fmt: skip
-    """Images, masks, pids, clothes of one step; CRE appends the erased copies (2M).
+    """Images, masks, pids, clothes and frames per item of one step; CRE appends the
+    erased copies (2M).
 
     An erased copy keeps its original's clothes label, or, with ``erased_clothes_base``
     (``train.cre_clothes=own``), gets the label ``base + pid``: one "erased" outfit per
-    identity, so L_BCTri pairs each original with its erased copy across clothes."""
+    identity, so L_BCTri pairs each original with its erased copy across clothes.
+    Clips (B, T, 3, H, W) come out as B*T frames, with ``frames`` = T."""
     images, masks = batch.image, batch.mask
     pids, clothes = batch.pid, batch.clothes
     if cre:
@@ -74,9 +76,14 @@ def step_inputs(
         masks = torch.cat([masks, masks]) if masks.numel() else masks
         erased = clothes if erased_clothes_base is None else erased_clothes_base + pids
         pids, clothes = torch.cat([pids, pids]), torch.cat([clothes, erased])
+    frames = 1
+    if images.ndim == 5:
+        frames = images.shape[1]
+        images = images.flatten(0, 1)
+        masks = masks.flatten(0, 1) if masks.numel() else masks
     images = normalize(images, device, channels_last)
     masks = masks.to(device, non_blocking=True).float() if masks.numel() else None
-    return images, masks, pids.to(device), clothes.to(device)
+    return images, masks, pids.to(device), clothes.to(device), frames
 
 
 @dataclass
@@ -119,12 +126,12 @@ class Trainer:
         )
 
     def train_step(self, batch: ReIDItem) -> StepResult:
-        images, masks, pids, clothes = step_inputs(
+        images, masks, pids, clothes, frames = step_inputs(
             batch, self.cre, self.device, self.channels_last, self.normalize,
             self.erased_clothes_base,
         )  # fmt: skip
         with autocast(self.device, self.dtype):
-            out = self.net(images, masks)
+            out = self.net(images, masks, frames)
         terms: LossTerms = self.objective(
             out.logits, out.features, pids, clothes, out.mask_logits, masks
         )

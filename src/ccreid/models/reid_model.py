@@ -137,9 +137,14 @@ class ReIDModel(nn.Module):
         logits = self.mask_head(self.stage2(images))
         return resize_mask(binary_mask(logits).float(), images.shape[-2:])
 
-    def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None):
+    def forward(self, images: torch.Tensor, masks: torch.Tensor | None = None, frames: int = 1):
+        """``frames`` > 1: ``images`` are clips of that many consecutive frames (B*T, 3, H, W);
+        each frame is embedded on its own (with its own mask) and f_t is averaged over
+        the clip before BNNeck (temporal average pooling)."""
         feature_map, mask_logits = self._stages(images, masks)
         pooled = F.adaptive_avg_pool2d(feature_map, 1).flatten(1)
+        if frames > 1:
+            pooled = pooled.view(-1, frames, pooled.shape[1]).mean(1)
         features = self.bnneck(pooled)
         if not self.training:
             return features

@@ -1,5 +1,16 @@
 """Dataset layouts; importing this package registers them all."""
 
-from ccreid.data.datasets import ltcc, manifest, market1501, nkup, prcc, vcclothes
+from ccreid.data.datasets import (
+    ccvid,
+    deepchange,
+    last,
+    ltcc,
+    manifest,
+    market1501,
+    nkup,
+    prcc,
+    vcclothes,
+)
 
-__all__ = ["ltcc", "manifest", "market1501", "nkup", "prcc", "vcclothes"]
+__all__ = ["ccvid", "deepchange", "last", "ltcc", "manifest", "market1501", "nkup", "prcc",
+           "vcclothes"]  # fmt: skip

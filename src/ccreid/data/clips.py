@@ -1,0 +1,96 @@
+"""Video items: clips drawn from tracklets for training (CRE and BSGA per frame)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch.utils.data import Dataset
+
+from ccreid.data.dataset import ReIDImageDataset, ReIDItem
+from ccreid.data.records import Sample
+from ccreid.data.samplers import SeededIndex
+from ccreid.data.transforms import AugmentConfig
+from ccreid.errors import InputError
+
+
+def clip_indices(num_frames: int, seq_len: int, stride: int) -> list[int]:
+    """``seq_len`` frame indices ``stride`` apart from a random start (torch's global
+    generator), inside ``[0, num_frames)``; a tracklet too short for the span repeats the
+    indices it has, in order, until the clip is full."""
+    if num_frames < 1 or seq_len < 1 or stride < 1:
+        raise InputError(f"clip of {seq_len} frames, stride {stride}, from {num_frames} frames")
+    span = (seq_len - 1) * stride + 1
+    start = int(torch.randint(0, max(0, num_frames - span) + 1, (1,)))
+    picked = list(range(start, min(num_frames, start + span), stride))
+    while len(picked) < seq_len:
+        picked += picked[: seq_len - len(picked)]
+    return picked
+
+
+def dense_segments(tracklets: list[Sample], seq_len: int, stride: int) -> list[Sample]:
+    """``data.dense_clips``: every tracklet longer than one clip span becomes consecutive
+    items of ``seq_len * stride`` frames each, so long tracklets are seen in full."""
+    length = seq_len * stride
+    out = []
+    for t in tracklets:
+        for start in range(0, max(1, len(t.frames) - length + 1), length):
+            frames = t.frames[start : start + length]
+            masks = t.frame_masks[start : start + length]
+            out.append(dataclasses.replace(t, path=frames[0], mask=masks[0] if masks else t.mask,
+                                           frames=frames, frame_masks=masks))  # fmt: skip
+    return out
+
+
+def frame_samples(tracklets: list[Sample]) -> list[Sample]:
+    """Every frame of every tracklet as an image sample with its tracklet's labels."""
+    return [
+        Sample(frame, t.pid, t.camid, t.clothes, t.frame_masks[i] if t.frame_masks else None)
+        for t in tracklets
+        for i, frame in enumerate(t.frames)
+    ]
+
+
+class ReIDClipDataset(Dataset[ReIDItem]):
+    """Tracklets -> clips: :class:`ReIDItem` fields gain a time axis, (T, 3, H, W).
+
+    Every frame of a clip gets the same augmentation (one flip, crop and erasing for the
+    clip), drawn from the item's seed like an image item's.
+    """
+
+    def __init__(
+        self, tracklets: list[Sample], seq_len: int, stride: int, augment: AugmentConfig,
+        train: bool = True, cre: bool = False, masks: bool = False, schema: str = "atr",
+    ) -> None:  # fmt: skip
+        if any(not t.is_tracklet for t in tracklets):
+            raise InputError("a clip dataset needs tracklets (a video dataset such as ccvid)")
+        self.tracklets, self.seq_len, self.stride = tracklets, seq_len, stride
+        self.frames = ReIDImageDataset(frame_samples(tracklets), augment, train, cre, masks, schema)
+        self.first_frame = []
+        total = 0
+        for t in tracklets:
+            self.first_frame.append(total)
+            total += len(t.frames)
+
+    def __len__(self) -> int:
+        return len(self.tracklets)
+
+    def __getitem__(self, key: int | SeededIndex) -> ReIDItem:
+        index, seed = (key.index, key.seed) if isinstance(key, SeededIndex) else (key, None)
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            picked = clip_indices(len(self.tracklets[index].frames), self.seq_len, self.stride)
+            state = torch.get_rng_state()
+            items = []
+            for f in picked:
+                torch.set_rng_state(state)  # the same augmentation for every frame
+                items.append(self.frames[self.first_frame[index] + f])
+        t = self.tracklets[index]
+
+        def stacked(field: str) -> torch.Tensor:
+            parts = [getattr(it, field) for it in items]
+            return torch.stack(parts) if parts[0].numel() else parts[0]
+
+        return ReIDItem(stacked("image"), stacked("erased"), stacked("mask"), t.pid, t.camid,
+                        t.clothes, index)  # fmt: skip

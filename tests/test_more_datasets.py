@@ -1,0 +1,188 @@
+"""LaST, DeepChange and CCVID (video): trees built here with each dataset's naming rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_overrides
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from ccreid.config import load_config
+from ccreid.data import load_dataset
+from ccreid.data.base import DatasetError
+from ccreid.data.clips import clip_indices, dense_segments
+from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.engine import run_training
+from ccreid.engine.inference import labels_of
+from ccreid.evaluation import evaluate_labels
+from ccreid.models import build_model
+
+
+def _image(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.zeros((16, 8, 3), dtype=np.uint8)).save(path)
+
+
+def test_last_counts_outfits_and_unique_cameras(tmp_path: Path) -> None:
+    root = tmp_path / "last"
+    for pid, outfits in ((1, "ab"), (2, "a")):  # train: outfit = (first, last token)
+        for i, outfit in enumerate(outfits * 2):
+            _image(root / "train" / f"{pid:06d}" / f"{pid:06d}_{i}_x_{outfit}.jpg")
+    for split, first in (("val", 10), ("test", 20)):
+        for pid in (first, first + 1):
+            _image(root / split / "query" / f"{pid:06d}_0_q_1.jpg")
+            for i in range(3):
+                _image(root / split / "gallery" / f"{pid:06d}" / f"{pid:06d}_{i}_g_{i}.jpg")
+    data = load_dataset("last", tmp_path)
+    assert (len(data.train), data.num_train_pids, data.num_train_clothes) == (6, 2, 3)
+    es = data.eval_sets["general"]
+    assert (len(es.query), len(es.gallery)) == (2, 6)
+    assert {s.pid for s in es.query} == {20, 21}
+    cams = [s.camid for s in es.query + es.gallery]
+    assert len(set(cams)) == len(cams)  # every image its own camera: no same-camera junk
+    assert data.val_set is not None and {s.pid for s in data.val_set.query} == {10, 11}
+    assert list(data.eval_sets) == ["general"] and data.primary_setting == "general"
+
+
+def test_last_refuses_a_name_without_an_id(tmp_path: Path) -> None:
+    root = tmp_path / "last"
+    for folder in (
+        "train/000001",
+        "val/query",
+        "val/gallery/000002",
+        "test/query",
+        "test/gallery/3",
+    ):
+        _image(root / folder / "000009_0_a.jpg")
+    _image(root / "train" / "000001" / "person_a.jpg")
+    with pytest.raises(DatasetError, match="person_a.jpg"):
+        load_dataset("last", tmp_path)
+
+
+def _deepchange(root: Path) -> None:
+    """Train ids 1-2; test id 5 seen by camera 3 in tracklets t1 and t2 and by camera 4."""
+    files = {
+        "train-set": [("P00001_C001_01_0001.jpg", "a"), ("P00001_C002_02_0002.jpg", "b"),
+                      ("P00002_C001_01_0003.jpg", "c"), ("P00002_C003_01_0004.jpg", "d")],
+        "val-set-query": [("P00009_C001_01_0001.jpg", "v1")],
+        "val-set-gallery": [("P00009_C002_02_0002.jpg", "v2")],
+        "test-set-query": [("P00005_C003_01_0001.jpg", "t1")],
+        "test-set-gallery": [("P00005_C003_01_0002.jpg", "t1"), ("P00005_C003_02_0003.jpg", "t2"),
+                             ("P00005_C004_02_0004.jpg", "t3"), ("P00006_C003_01_0005.jpg", "t4")],
+    }  # fmt: skip
+    for folder, rows in files.items():
+        for name, _ in rows:
+            _image(root / folder / name)
+        (root / f"{folder}-bbox.txt").write_text("".join(f"{n},{t}\n" for n, t in rows))
+
+
+def test_deepchange_junk_is_by_tracklet_not_camera(tmp_path: Path) -> None:
+    root = tmp_path / "DeepChange"
+    _deepchange(root)
+    data = load_dataset("deepchange", tmp_path)
+    assert (len(data.train), data.num_train_pids, data.num_train_clothes) == (4, 2, 3)
+    es = data.eval_sets["general"]
+    g = es.gallery
+    # the query's own tracklet is junk; the same camera's other tracklet is a true match
+    dist = np.array([[0.3, 0.1, 0.2, 0.05]])  # ranks: other id, t2 (cam 3), t3, own tracklet
+    res = evaluate_labels(dist, labels_of(es.query), labels_of(g), "general")
+    assert [s.path.endswith("0003.jpg") for s in g] == [False, True, False, False]
+    assert res.top(1) == 0.0 and res.top(2) == 1.0  # t2 counts at rank 2 (other id first)
+    assert res.mAP == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_deepchange_images_and_listing_must_agree(tmp_path: Path) -> None:
+    root = tmp_path / "DeepChange"
+    _deepchange(root)
+    _image(root / "test-set-gallery" / "P00006_C003_01_0099.jpg")  # not listed
+    with pytest.raises(DatasetError, match="not in .*test-set-gallery-bbox.txt"):
+        load_dataset("deepchange", tmp_path)
+
+
+def _ccvid(root: Path) -> None:
+    lines = {"train": [("session1/001_01", 1, "u1"), ("session2/001_02", 1, "u2"),
+                       ("session1/002_03", 2, "u1")],
+             "query": [("session3/010_01", 10, "u1")],
+             "gallery": [("session1/010_05", 10, "u2"), ("session3/011_02", 11, "u1")]}  # fmt: skip
+    for split, rows in lines.items():
+        for folder, _, _ in rows:
+            for k in range(3):
+                _image(root / folder / f"{k:03d}.jpg")
+        (root / f"{split}.txt").write_text("".join(f"{f} {p} {o}\n" for f, p, o in rows))
+
+
+def test_ccvid_items_are_tracklets_and_session3_cameras_are_offset(tmp_path: Path) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    data = load_dataset("ccvid", tmp_path)
+    assert data.video and len(data.train) == 3 and data.num_train_clothes == 3
+    assert all(len(s.frames) == 3 and s.path == s.frames[0] for s in data.train)
+    cc = data.eval_sets["cc"]
+    assert [s.camid for s in cc.query] == [13] and [s.camid for s in cc.gallery] == [5, 14]
+    assert {row["split"]: row["frames"] for row in data.stats()}["train"] == 9
+
+
+def test_ccvid_line_errors_name_the_line(tmp_path: Path) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    (root / "query.txt").write_text("session1/missing_01 10 u1\n")
+    with pytest.raises(DatasetError, match="query.txt:1: .*holds no images"):
+        load_dataset("ccvid", tmp_path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    frames=st.integers(1, 40), seq_len=st.integers(1, 10), stride=st.integers(1, 5),
+    seed=st.integers(0, 2**31 - 1),
+)  # fmt: skip
+def test_clips_stay_inside_their_tracklet_and_respect_the_stride(frames, seq_len, stride, seed):
+    torch.manual_seed(seed)
+    clip = clip_indices(frames, seq_len, stride)
+    assert len(clip) == seq_len
+    assert all(0 <= i < frames for i in clip)
+    distinct = list(dict.fromkeys(clip))
+    assert clip[: len(distinct)] == distinct  # the distinct frames come first, in order
+    assert all(b - a == stride for a, b in zip(distinct, distinct[1:], strict=False))
+    if frames >= (seq_len - 1) * stride + 1:
+        assert len(distinct) == seq_len  # no repeats when the tracklet is long enough
+
+
+def test_dense_segments_cover_long_tracklets_in_order(tmp_path: Path) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    long = load_dataset("ccvid", tmp_path).train[0]
+    frames = tuple(f"f{i}" for i in range(10))
+    import dataclasses
+
+    long = dataclasses.replace(long, frames=frames, frame_masks=())
+    parts = dense_segments([long], seq_len=2, stride=2)
+    assert [p.frames for p in parts] == [frames[0:4], frames[4:8]]
+    assert all(p.pid == long.pid and p.path == p.frames[0] for p in parts)
+
+
+def test_temporal_pooling_averages_f_t_before_bnneck() -> None:
+    torch.manual_seed(0)
+    model = build_model(4, backbone="resnet18", attention="none").eval()
+    model.bnneck.running_mean.normal_()
+    model.bnneck.running_var.uniform_(0.5, 2)
+    clip = torch.randn(3, 3, 32, 16)
+    pooled = torch.nn.functional.adaptive_avg_pool2d(model.feature_map(clip), 1).flatten(1)
+    expected = model.bnneck(pooled.mean(0, keepdim=True))
+    torch.testing.assert_close(model(clip, frames=3), expected)
+
+
+@pytest.mark.slow
+def test_tiny_video_training_and_evaluation_on_synthetic_video(tmp_path: Path) -> None:
+    root = generate(tmp_path / "data", SyntheticConfig(train_ids=8, test_ids=4,
+                                                       images_per_camera=3, seed=3, video=True))  # fmt: skip
+    overrides = tiny_overrides(root, tmp_path / "runs", **{
+        "data.name": "ccvid", "data.seq_len": 2, "data.stride": 1, "model.mask_head": "true"})  # fmt: skip
+    result = run_training(load_config(None, overrides))
+    assert set(result.results) == {"general", "cc"}
+    assert all(0 <= r.mAP <= 1 and r.num_valid_queries > 0 for r in result.results.values())
+    assert result.logs[-1].mask > 0  # per-frame masks reached the mask head
