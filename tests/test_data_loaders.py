@@ -143,5 +143,8 @@ def test_symlink_outside_the_root_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_lists_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(KeyError, match="known: ltcc, manifest, market1501, nkup, prcc, vcclothes"):
+    with pytest.raises(
+        KeyError,
+        match="known: ccvid, deepchange, last, ltcc, manifest, market1501, nkup, prcc, vcclothes",
+    ):
         load_dataset("duke", tmp_path)

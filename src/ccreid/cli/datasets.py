@@ -15,12 +15,15 @@ from ccreid.cli.app import app, console, data_app, err, masks_app
 def data_stats(
     name: Annotated[
         str,
-        typer.Argument(help="Dataset name (prcc, vcclothes, ltcc, nkup, market1501, manifest)."),
+        typer.Argument(
+            help="Dataset name (prcc, vcclothes, ltcc, nkup, market1501, last, "
+            "deepchange, ccvid, manifest)."
+        ),
     ],
     root: Annotated[Path, typer.Argument(help="Dataset folder.")],
     mask_root: Annotated[Path | None, typer.Option(help="Parsing mask folder.")] = None,
 ) -> None:
-    """Identities, images, outfits and cameras per split.
+    """Identities, images (or tracklets and frames), outfits and cameras per split.
 
     Example: ccreid data stats vcclothes data/synthetic --mask-root data/synthetic/masks
     """

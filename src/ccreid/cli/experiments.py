@@ -72,6 +72,9 @@ def synth(
     test_ids: Annotated[int, typer.Option(help="Number of test identities.")] = 50,
     seed: Annotated[int, typer.Option()] = 0,
     workers: Annotated[int, typer.Option(help="Processes.")] = 1,
+    video: Annotated[
+        bool, typer.Option(help="Each tracklet as a short video, in the CCVID layout.")
+    ] = False,
 ) -> None:
     """Write the synthetic clothes-changing dataset (VC-Clothes layout + ATR masks).
 
@@ -82,13 +85,15 @@ def synth(
     from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
 
     pool = max(SyntheticConfig.outfit_pool, min_outfit_pool(test_ids))  # grows with test ids
-    cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed, outfit_pool=pool)
+    cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed, outfit_pool=pool,
+                          video=video)  # fmt: skip
     total = cfg.num_images
     with Progress(console=console) as progress:
         task = progress.add_task("drawing", total=total)
         generate(out, cfg, workers=workers, progress=lambda n: progress.advance(task, n))
-    console.print(f"wrote {total} images to {out / 'VC-Clothes'} and masks to {out / 'masks'}")
-    console.print(f"read it with: load_dataset('vcclothes', '{out}', mask_root='{out / 'masks'}')")
+    layout, name = ("CCVID", "ccvid") if video else ("VC-Clothes", "vcclothes")
+    console.print(f"wrote {total} images to {out / layout} and masks to {out / 'masks'}")
+    console.print(f"read it with: load_dataset('{name}', '{out}', mask_root='{out / 'masks'}')")
 
 
 @app.command()

@@ -55,7 +55,9 @@ def match_ranks(
     hi = np.zeros(n_rows, np.float32)
     lo[has] = match_dist[first[has]]
     hi[has] = match_dist[first[has] + num_good[has] - 1]
-    bins = int(np.clip(_BINS_PER_MATCH * num_good.max(), _MIN_BINS, max(_MIN_BINS, n_gallery)))
+    # Enough bins that few items share one with a match, and never many more than items:
+    # the block's histogram has n_rows * (bins + 2) entries.
+    bins = int(min(max(_MIN_BINS, _BINS_PER_MATCH * num_good.max()), max(2, 4 * n_gallery)))
     flat_bins = _bin_items(dist, junk, lo, hi, bins)
 
     width = bins + 2  # bin 0: below lo; bins + 1: above hi, or junk
@@ -76,7 +78,7 @@ def _bin_items(
     width = np.maximum(hi - lo, np.maximum(np.abs(hi), np.abs(lo)) * np.float32(1e-3))
     scale = np.float32(bins - 1) / np.maximum(width, np.float32(1e-30))
     scaled = torch.from_numpy(dist) - torch.from_numpy(lo)[:, None]
-    scaled.mul_(torch.from_numpy(scale.astype(np.float32))[:, None])
+    scaled.mul_(torch.from_numpy(scale)[:, None])
     scaled.add_(1.0).clamp_(0, bins + 1)
     flat = scaled.to(torch.int32)  # truncation is floor on non-negative values
     flat.masked_fill_(torch.from_numpy(junk), bins + 1)
