@@ -118,11 +118,14 @@ class ReIDModel(nn.Module):
     def _stages(
         self, images: torch.Tensor, masks: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The last feature map and the mask head's logits (None without a head)."""
+        """The last feature map and the mask head's logits (None when not needed: no head,
+        or evaluation on the caller's masks)."""
         x = self.stage2(images)
-        mask_logits = self.mask_head(x) if self.mask_head is not None else None
-        if mask_logits is not None and self.mask_source == "predicted" and not self.training:
-            masks = binary_mask(mask_logits)
+        mask_logits = None
+        if self.mask_head is not None and (self.training or self.mask_source == "predicted"):
+            mask_logits = self.mask_head(x)
+            if not self.training:
+                masks = binary_mask(mask_logits)
         x = self.attention(x, self._mask(images, masks))
         return self.backbone.layer4(self.backbone.layer3(x)), mask_logits
 
