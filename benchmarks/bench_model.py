@@ -122,22 +122,19 @@ def main() -> None:
     precisions = ["fp32", "bf16"] if native_bf16 else ["fp32"]
     for precision in precisions:
         bf16 = precision == "bf16"
-        ratio, t_plain, t_bsga = alternating_ratio(
-            inference_step(plain, x, mask, bf16), inference_step(bsga, x, mask, bf16), args.pairs
-        )
-        out[f"infer_{precision}_plain_img_s"] = round(args.batch / t_plain, 1)
-        out[f"infer_{precision}_bsga_img_s"] = round(args.batch / t_bsga, 1)
-        out[f"infer_{precision}_bsga_cost_pct"] = round(100 * (ratio - 1), 2)
-        parts = bsga_parts(bsga, x, mask, bf16, repeat=max(5, args.pairs))
-        out[f"infer_{precision}_bsga_parts_pct_of_plain"] = {
-            name: round(100 * ms / 1000 / t_plain, 2) for name, ms in parts.items()
-        }
-        ratio, t_plain, t_bsga = alternating_ratio(
-            train_step(plain, x, mask, bf16), train_step(bsga, x, mask, bf16), args.train_pairs
-        )
-        out[f"train_{precision}_plain_img_s"] = round(args.batch / t_plain, 1)
-        out[f"train_{precision}_bsga_img_s"] = round(args.batch / t_bsga, 1)
-        out[f"train_{precision}_bsga_cost_pct"] = round(100 * (ratio - 1), 2)
+        for mode, step, pairs in (("infer", inference_step, args.pairs),
+                                  ("train", train_step, args.train_pairs)):  # fmt: skip
+            ratio, t_plain, t_bsga = alternating_ratio(
+                step(plain, x, mask, bf16), step(bsga, x, mask, bf16), pairs
+            )
+            out[f"{mode}_{precision}_plain_img_s"] = round(args.batch / t_plain, 1)
+            out[f"{mode}_{precision}_bsga_img_s"] = round(args.batch / t_bsga, 1)
+            out[f"{mode}_{precision}_bsga_cost_pct"] = round(100 * (ratio - 1), 2)
+            if mode == "infer":
+                parts = bsga_parts(bsga, x, mask, bf16, repeat=max(5, args.pairs))
+                out[f"infer_{precision}_bsga_parts_pct_of_plain"] = {
+                    name: round(100 * ms / 1000 / t_plain, 2) for name, ms in parts.items()
+                }
     _, bsga_contiguous, x_contiguous, _ = models(args, channels_last=False)
     ratio, _, _ = alternating_ratio(
         inference_step(bsga_contiguous, x_contiguous, mask, False),

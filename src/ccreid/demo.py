@@ -257,7 +257,7 @@ def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[l
     head = {n_: v for n_, v in summary.items() if "mask_head/iou" in v["stats"]}
     if head:
         cols = [(s, m) for s, m in (("sc", "mAP"), ("cc", "mAP"), ("cc", "top1"))
-                if s in _settings(summary)]  # fmt: skip
+                if s in settings]  # fmt: skip
         tables.append((
             "Mask head: the same model with the parser's masks vs its own predicted masks "
             "(mean ± std over seeds, %); IoU of the two masks on the test gallery",

@@ -193,7 +193,8 @@ def _validation(model: ReIDModel, data: ReIDData, opts: InferenceOptions, dist_i
 
 
 def _attention_probe(model: ReIDModel, data: ReIDData, opts: InferenceOptions):
-    """BSGA's mean attention on body vs background of a few test images, every epoch."""
+    """BSGA's mean attention on body vs background of a few test images, every epoch (and
+    the mask head's IoU with the parser's masks, when there is a head)."""
     if not (model.attention_needs_mask and hasattr(model.attention, "last_attention")):
         return None
     gallery = data.eval_sets[data.primary_setting].gallery
@@ -266,12 +267,17 @@ def load_trained_model(
     model = build_model_from_config(cfg, num_classes, weights="none")
     load_model_weights(model, ckpt, checkpoint, for_eval=True)
     if mask_source is not None:
-        try:
-            model.mask_source = mask_source
-        except InputError as exc:
-            raise InputError(f"{checkpoint}: {exc}") from None
+        set_mask_source(model, mask_source, checkpoint)
     model.to(device or select_device()).eval()
     return model, cfg
+
+
+def set_mask_source(model: ReIDModel, source: str, checkpoint: str | Path) -> None:
+    """Where BSGA's mask comes from (parser | predicted); an error names the checkpoint."""
+    try:
+        model.mask_source = source
+    except InputError as exc:
+        raise InputError(f"{checkpoint}: {exc}") from None
 
 
 def run_evaluation(
@@ -288,8 +294,7 @@ def run_evaluation(
     """
     dist_info = init_distributed()
     device = select_device(dist_info)
-    model, trained = load_trained_model(checkpoint, device)
-    model.mask_source = cfg.model.mask_source
+    model, trained = load_trained_model(checkpoint, device, cfg.model.mask_source)
     require_masks_for(model, cfg, checkpoint)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)

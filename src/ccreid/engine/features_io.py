@@ -13,7 +13,7 @@ from ccreid.config import adapter as A
 from ccreid.config import apply_overrides, load_config
 from ccreid.data import Sample, load_dataset
 from ccreid.engine.builders import inference_options, require_masks_for, with_preprocessing_of
-from ccreid.engine.experiment import load_trained_model
+from ccreid.engine.experiment import load_trained_model, set_mask_source
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
 from ccreid.fileio import atomic_write, atomic_write_text, check_output_file
@@ -65,7 +65,7 @@ def extract_split(
         if config is not None
         else apply_overrides(ckpt_cfg, overrides)
     )
-    model.mask_source = cfg.model.mask_source
+    set_mask_source(model, cfg.model.mask_source, checkpoint)
     require_masks_for(model, cfg, checkpoint)
     data = load_dataset(**A.dataset_kwargs(cfg))
     samples = select_split(data, split)

@@ -48,14 +48,21 @@ def attention_probe(model: ReIDModel, samples: list[Sample], opts: InferenceOpti
 
 
 @torch.no_grad()
+def head_and_parser_masks(
+    model: ReIDModel, images: torch.Tensor, masks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The head's binary mask and the parser's body mask, (B, 1, h, w) each, at the
+    resolution BSGA uses them (the stage-2 features')."""
+    logits = model.mask_head(model.stage2(images))
+    target = resize_mask(masks.reshape(len(masks), 1, *masks.shape[-2:]).float(), logits.shape[-2:])
+    return binary_mask(logits), target
+
+
 def mask_head_overlap(
     model: ReIDModel, images: torch.Tensor, masks: torch.Tensor
 ) -> tuple[int, int]:
-    """Intersection and union of the head's binary mask and the parser's body mask, both
-    at the resolution BSGA uses them (the stage-2 features')."""
-    logits = model.mask_head(model.stage2(images))
-    target = resize_mask(masks.reshape(len(masks), 1, *masks.shape[-2:]).float(), logits.shape[-2:])
-    return mask_overlap(binary_mask(logits), target)
+    """Intersection and union of the head's mask and the parser's (see above)."""
+    return mask_overlap(*head_and_parser_masks(model, images, masks))
 
 
 def mask_head_iou_on(model: ReIDModel, samples: list[Sample], opts: InferenceOptions,

@@ -15,6 +15,7 @@ from PIL import Image  # noqa: E402
 from ccreid.data import Sample, read_image  # noqa: E402
 from ccreid.fileio import atomic_write  # noqa: E402
 from ccreid.models import attention_region_means  # noqa: E402
+from ccreid.models.mask_head import mask_overlap  # noqa: E402
 from ccreid.parsing import ATR, body_mask, erase_clothes, get_schema, to_parts  # noqa: E402
 from ccreid.parsing.labelmaps import read_label_map  # noqa: E402
 
@@ -158,7 +159,7 @@ def mask_comparison(
     fig, axes = plt.subplots(len(images), 3, figsize=(4.2, 2.6 * len(images)))
     axes = np.atleast_2d(axes)
     for r, (img, parsed, own) in enumerate(zip(images, parser_masks, predicted, strict=True)):
-        inter, union = np.logical_and(parsed, own).sum(), np.logical_or(parsed, own).sum()
+        inter, union = mask_overlap(torch.as_tensor(own), torch.as_tensor(parsed))
         iou = inter / union if union else 1.0
         titles = ["image", "parser mask", f"predicted, IoU {iou:.2f}"]
         for c, (shown, title) in enumerate(zip([img, parsed, own], titles, strict=True)):

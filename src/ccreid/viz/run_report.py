@@ -16,11 +16,10 @@ from ccreid.data import InputNormalizer, ReIDData, load_batch, load_dataset
 from ccreid.engine.builders import inference_options
 from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features, labels_of
+from ccreid.engine.probes import head_and_parser_masks
 from ccreid.evaluation import pairwise_distance, ranked_without_junk
 from ccreid.fileio import ensure_writable
 from ccreid.models import ReIDModel, activation_map
-from ccreid.models.attention import resize_mask
-from ccreid.models.mask_head import binary_mask
 from ccreid.viz.plots import (
     activation_maps,
     attention_maps,
@@ -99,11 +98,9 @@ def _masks(model_of: ModelOf, run_dir: Path, data: ReIDData, count: int) -> tupl
     model, cfg = model_of(run_dir)
     augment = A.augment_config(cfg)
     raw, masks = load_batch(_test_images(data, count), augment, cfg.data.schema, masks=True)
-    with torch.no_grad():
-        logits = model.mask_head(model.stage2(InputNormalizer.of(augment)(raw)))
-    parsed = resize_mask(masks.float(), logits.shape[-2:])
+    predicted, parsed = head_and_parser_masks(model, InputNormalizer.of(augment)(raw), masks)
     images = [img.permute(1, 2, 0).numpy() / 255.0 for img in raw]
-    return images, [m[0].numpy() for m in parsed], [m[0].numpy() for m in binary_mask(logits)]
+    return images, [m[0].numpy() for m in parsed], [m[0].numpy() for m in predicted]
 
 
 def build_report(
