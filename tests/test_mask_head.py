@@ -137,3 +137,19 @@ def test_onnx_export_with_predicted_masks_has_one_input(
     report = export_onnx(head_checkpoint, tmp_path / "m.onnx", mask_source="predicted")
     assert report.inputs == ("image",)
     assert report.max_abs_diff < 1e-3
+
+
+def test_served_queries_use_the_heads_mask(
+    head_checkpoint: Path, images_only: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("faiss")
+    from ccreid.retrieval.searcher import Searcher
+    from ccreid.retrieval.service import build_index
+
+    gallery = images_only / "VC-Clothes" / "gallery"
+    build_index(head_checkpoint, gallery, tmp_path / "idx", mask_source="predicted")
+    searcher = Searcher(tmp_path / "idx")
+    assert not searcher.needs_mask
+    query = next((images_only / "VC-Clothes" / "query").glob("*.jpg")).read_bytes()
+    answer = searcher.search(query, top_k=3)
+    assert answer.mask_source == "predicted" and len(answer.hits) == 3

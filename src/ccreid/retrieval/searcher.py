@@ -33,7 +33,7 @@ class QueryError(CCReIDError, ValueError):
 @dataclass(frozen=True)
 class Answer:
     hits: list[Hit]
-    mask_source: str  # "upload", "parser" or "none"
+    mask_source: str  # "upload", "parser", "predicted" (the model's mask head) or "none"
 
 
 def _decode(data: bytes, what: str, max_side: int) -> Image.Image:
@@ -85,6 +85,8 @@ class Searcher:
         }  # fmt: skip
 
     def _parts(self, image: np.ndarray, mask: bytes | None) -> tuple[np.ndarray | None, str]:
+        if self.model.mask_source == "predicted":  # the head's mask; an upload goes unused
+            return None, "predicted"
         if mask is not None:
             im = _decode(mask, "the mask", self.max_side)
             if im.mode not in ("L", "P"):
