@@ -17,11 +17,13 @@ from ccreid.data.records import EvalSet, Sample
 from ccreid.imagefiles import list_images
 
 EXPECTED_NAME = "<pid>_..._<outfit>.jpg (tokens split on '_', the first an integer id)"
+FOLDERS = {"train": "train", "val_query": "val/query", "val_gallery": "val/gallery",
+           "query": "test/query", "gallery": "test/gallery"}  # fmt: skip
 
 
 @DATASETS.register("last")
 class LaST(DatasetLayout):
-    required = ("train", "val/query", "val/gallery", "test/query", "test/gallery")
+    required = tuple(FOLDERS.values())
     default_subdir = "last"
     primary_setting = "general"
     validation_splits = ("val_query", "val_gallery")
@@ -33,10 +35,8 @@ class LaST(DatasetLayout):
 
     def scan(self, root: Path) -> dict[str, list[RawSample]]:
         own_camera = itertools.count(1)  # val/test: every image its own camera
-        folders = {"train": "train", "val_query": "val/query", "val_gallery": "val/gallery",
-                   "query": "test/query", "gallery": "test/gallery"}  # fmt: skip
         out = {}
-        for split, folder in folders.items():
+        for split, folder in FOLDERS.items():
             items = []
             for path in list_images(root / folder, recursive=True):
                 pid, outfit = _name_tokens(path)
