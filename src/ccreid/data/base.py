@@ -126,7 +126,10 @@ class DatasetLayout(abc.ABC):
         """Evaluation sets built from the (labelled) test splits."""
 
     def validation(self, splits: dict[str, list[Sample]]) -> EvalSet | None:
-        """The dataset's own validation set, if it ships one (PRCC's rgb/val)."""
+        """The dataset's own validation set, if it ships one: by default its "val_query"
+        and "val_gallery" splits, general setting (LaST, DeepChange); PRCC overrides."""
+        if "val_query" in splits and "val_gallery" in splits:
+            return EvalSet(splits["val_query"], splits["val_gallery"], "general")
         return None
 
 

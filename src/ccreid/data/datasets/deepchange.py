@@ -52,9 +52,6 @@ class DeepChange(DatasetLayout):
         q, g = splits["query"], splits["gallery"]
         return {"general": EvalSet(q, g, "general"), "cc": EvalSet(q, g, "cc")}
 
-    def validation(self, splits: dict[str, list[Sample]]) -> EvalSet | None:
-        return EvalSet(splits["val_query"], splits["val_gallery"], "general")
-
 
 def _name_fields(path: Path) -> tuple[int, int, str]:
     tokens = path.stem.split("_")

@@ -48,9 +48,6 @@ class LaST(DatasetLayout):
     def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
         return {"general": EvalSet(splits["query"], splits["gallery"], "general")}
 
-    def validation(self, splits: dict[str, list[Sample]]) -> EvalSet | None:
-        return EvalSet(splits["val_query"], splits["val_gallery"], "general")
-
 
 def _name_tokens(path: Path) -> tuple[int, str]:
     tokens = path.stem.split("_")
