@@ -173,14 +173,15 @@ def _render_identity(job: dict) -> int:
         backdrop = tracklet_backdrop(cfg.seed, job["index"], cam, cfg.height, cfg.width,
                                      cams[cam].scale, cams[cam].offset)  # fmt: skip
         frames = cfg.images_per_camera_of(job["split"])
+        folder = tracklet_folder(job["pid"], cam, outfit_id)
+        if cfg.video:  # one folder per tracklet
+            (out / folder).mkdir(parents=True, exist_ok=True)
+            (masks / folder).mkdir(parents=True, exist_ok=True)
         for k in range(frames):
             if cfg.video:
                 drift = VIDEO_DRIFT * (k - (frames - 1) / 2)
                 shown = dataclasses.replace(backdrop, offset=backdrop.offset + drift)
-                folder = tracklet_folder(job["pid"], cam, outfit_id)
                 name = f"{folder}/{k:03d}"
-                (out / folder).mkdir(parents=True, exist_ok=True)
-                (masks / folder).mkdir(parents=True, exist_ok=True)
             else:
                 shown = backdrop
                 split = job["split"] if job["split"] == "train" else (
