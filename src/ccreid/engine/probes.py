@@ -10,8 +10,7 @@ from ccreid.data import InputNormalizer, Sample, load_batch
 from ccreid.engine.inference import InferenceOptions
 from ccreid.engine.precision import autocast
 from ccreid.models import ReIDModel, attention_region_means
-from ccreid.models.attention import resize_mask
-from ccreid.models.mask_head import binary_mask, mask_overlap
+from ccreid.models.mask_head import binary_mask, head_target, mask_overlap
 
 Probe = Callable[[], dict[str, dict[str, float]]]
 
@@ -54,8 +53,7 @@ def head_and_parser_masks(
     """The head's binary mask and the parser's body mask, (B, 1, h, w) each, at the
     resolution BSGA uses them (the stage-2 features')."""
     logits = model.mask_head(model.stage2(images))
-    target = resize_mask(masks.reshape(len(masks), 1, *masks.shape[-2:]).float(), logits.shape[-2:])
-    return binary_mask(logits), target
+    return binary_mask(logits), head_target(masks, logits.shape[-2:])
 
 
 def mask_head_overlap(

@@ -10,8 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ccreid.losses.triplet import BatchCrossClothesTripletLoss, BatchHardTripletLoss
-from ccreid.models.attention import resize_mask
-from ccreid.models.mask_head import mask_loss
+from ccreid.models.mask_head import head_target, mask_loss
 from ccreid.registry import Registry
 
 TRIPLETS: Registry[type[nn.Module]] = Registry("triplet loss")
@@ -68,8 +67,6 @@ class ReIDObjective(nn.Module):
         if mask_logits is not None:
             if masks is None:
                 raise ValueError("a mask head is trained against body masks: none were given")
-            target = resize_mask(masks.reshape(len(masks), 1, *masks.shape[-2:]).float(),
-                                 mask_logits.shape[-2:])  # fmt: skip
-            mask = mask_loss(mask_logits, target)
+            mask = mask_loss(mask_logits, head_target(masks, mask_logits.shape[-2:]))
             total = total + self.mask_weight * mask
         return LossTerms(total, identity.detach(), triplet.detach(), mask.detach())

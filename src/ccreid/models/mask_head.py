@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ccreid.models.attention import resize_mask
+
 MASK_SOURCES = ("parser", "predicted")
 
 
@@ -34,6 +36,12 @@ class MaskHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Mask logits, (B, 1, h, w) at the features' resolution."""
         return self.layers(features)
+
+
+def head_target(masks: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """The parser's body masks ((B, H, W) or (B, 1, H, W)) as the head learns and is
+    measured against them: at its output size, resized and binarised as BSGA's M'."""
+    return resize_mask(masks.reshape(len(masks), 1, *masks.shape[-2:]).float(), size)
 
 
 def binary_mask(logits: torch.Tensor) -> torch.Tensor:
