@@ -145,10 +145,10 @@ def test_clips_stay_inside_their_tracklet_and_respect_the_stride(frames, seq_len
     clip = clip_indices(frames, seq_len, stride)
     assert len(clip) == seq_len
     assert all(0 <= i < frames for i in clip)
-    distinct = list(dict.fromkeys(clip))
-    assert clip[: len(distinct)] == distinct  # the distinct frames come first, in order
-    assert all(b - a == stride for a, b in zip(distinct, distinct[1:], strict=False))
-    if frames >= (seq_len - 1) * stride + 1:
+    if frames >= seq_len * stride:  # shorter tracklets: see tests/test_video_sampling.py
+        distinct = list(dict.fromkeys(clip))
+        assert clip[: len(distinct)] == distinct  # the distinct frames come first, in order
+        assert all(b - a == stride for a, b in zip(distinct, distinct[1:], strict=False))
         assert len(distinct) == seq_len  # no repeats when the tracklet is long enough
 
 
@@ -161,7 +161,7 @@ def test_dense_segments_cover_long_tracklets_in_order(tmp_path: Path) -> None:
 
     long = dataclasses.replace(long, frames=frames, frame_masks=())
     parts = dense_segments([long], seq_len=2, stride=2)
-    assert [p.frames for p in parts] == [frames[0:4], frames[4:8]]
+    assert [p.frames for p in parts] == [frames[0:4], frames[4:10]]  # the tail in the last
     assert all(p.pid == long.pid and p.path == p.frames[0] for p in parts)
 
 
@@ -183,6 +183,159 @@ def test_tiny_video_training_and_evaluation_on_synthetic_video(tmp_path: Path) -
     overrides = tiny_overrides(root, tmp_path / "runs", **{
         "data.name": "ccvid", "data.seq_len": 2, "data.stride": 1, "model.mask_head": "true"})  # fmt: skip
     result = run_training(load_config(None, overrides))
-    assert set(result.results) == {"general", "cc"}
+    assert set(result.results) == {"general", "sc", "cc"}
     assert all(0 <= r.mAP <= 1 and r.num_valid_queries > 0 for r in result.results.values())
     assert result.logs[-1].mask > 0  # per-frame masks reached the mask head
+
+
+def _frames(root: Path, folder: str, count: int) -> None:
+    for k in range(count):
+        _image(root / folder / f"{k:03d}.jpg")
+
+
+def test_ccvid_dense_clips_train_on_every_frame(tmp_path: Path) -> None:
+    """Tracklets of 63, 10, 100 and 230 frames (403): CCVID's clips (8 frames, stride 4)
+    with dense clips draw each of them; cutting exact 32-frame chunks left 48 unused."""
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    rows = [("session1/001_01", 1, 63), ("session1/001_02", 1, 10), ("session2/002_03", 2, 100),
+            ("session2/002_04", 2, 230)]  # fmt: skip
+    for folder, _, count in rows:
+        _frames(root, folder, count)
+    (root / "train.txt").write_text("".join(f"{f} {p} u{p}\n" for f, p, _ in rows))
+    train = load_dataset("ccvid", tmp_path).train
+    assert sum(len(t.frames) for t in train) == 403
+    drawn = set()
+    for item in dense_segments(train, seq_len=8, stride=4):
+        for seed in range(400):
+            torch.manual_seed(seed)
+            drawn |= {item.frames[i] for i in clip_indices(len(item.frames), 8, 4)}
+    assert drawn == {f for t in train for f in t.frames}
+
+
+def test_ccvid_has_a_same_clothes_setting(tmp_path: Path) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)  # query: id 10 in outfit u1; gallery: id 10 in u2, id 11
+    _frames(root, "session2/010_07", 3)
+    with (root / "gallery.txt").open("a") as fh:
+        fh.write("session2/010_07 10 u1\n")  # id 10 in the query's outfit, another camera
+    data = load_dataset("ccvid", tmp_path)
+    assert list(data.eval_sets) == ["general", "sc", "cc"]
+    sc, cc = data.eval_sets["sc"], data.eval_sets["cc"]
+    assert sc.mode == "sc" and (sc.query, sc.gallery) == (cc.query, cc.gallery)
+    dist = np.array([[0.1, 0.3, 0.2]])  # gallery: 010_05 (u2), 011_02, 010_07 (u1)
+    q, g = labels_of(sc.query), labels_of(sc.gallery)
+    assert evaluate_labels(dist, q, g, "sc").top(1) == 1.0  # the other outfit is not a match
+    assert evaluate_labels(dist, q, g, "cc").top(1) == 1.0  # the same outfit is not a match
+
+
+def test_deepchange_root_may_be_above_the_folder_as_distributed(tmp_path: Path) -> None:
+    _deepchange(tmp_path / "DeepChangeDataset")
+    data = load_dataset("deepchange", tmp_path)
+    assert data.root == tmp_path / "DeepChangeDataset" and len(data.train) == 4
+
+
+def test_ccvid_refuses_a_query_tracklet_listed_twice(tmp_path: Path) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    with (root / "query.txt").open("a") as fh:
+        fh.write("session3/./010_01 10 u1\n")
+    with pytest.raises(DatasetError, match=r"query.txt:2: .*listed twice .*query.txt:1\)"):
+        load_dataset("ccvid", tmp_path)
+
+
+@pytest.mark.parametrize("split", ["query", "gallery"])
+def test_ccvid_refuses_a_test_tracklet_also_listed_for_training(tmp_path: Path, split) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    folder = (root / f"{split}.txt").read_text().split()[0]
+    with (root / "train.txt").open("a") as fh:
+        fh.write(f"{folder} 3 u1\n")  # under another identity: the identity check passes
+    with pytest.raises(DatasetError, match=rf"{split}.txt:1: .*also listed .*train.txt:4"):
+        load_dataset("ccvid", tmp_path)
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_ccvid_refuses_a_tracklet_folder_outside_the_root(tmp_path: Path, absolute) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    _frames(tmp_path, "outside_1_x", 3)
+    folder = str(tmp_path / "outside_1_x") if absolute else "../outside_1_x"
+    with (root / "gallery.txt").open("a") as fh:
+        fh.write(f"{folder} 11 u1\n")
+    outside = r"gallery.txt:3: tracklet folder '[^']*outside_1_x' is outside "
+    with pytest.raises(DatasetError, match=outside):
+        load_dataset("ccvid", tmp_path)
+
+
+def _ltcc(root: Path, extra: str) -> None:
+    for rel in ("train/001_1_c1_0.png", "query/005_1_c1_0.png", "test/005_2_c2_0.png", extra):
+        _image(root / "LTCC_ReID" / rel)
+
+
+def _vcclothes(root: Path, extra: str) -> None:
+    for rel in ("train/0001-1-01-01.jpg", "query/0005-2-01-01.jpg", "gallery/0005-3-01-02.jpg",
+                extra):  # fmt: skip
+        _image(root / "VC-Clothes" / rel)
+
+
+def _prcc(root: Path, extra: str) -> None:
+    for rel in ("rgb/train/001/A_0.jpg", "rgb/test/A/005/a.jpg", "rgb/test/B/005/b.jpg",
+                "rgb/test/C/005/c.jpg", extra):  # fmt: skip
+        _image(root / "prcc" / rel)
+
+
+def _last(root: Path, extra: str) -> None:
+    for rel in ("train/1/000001_0_a.jpg", "val/query/000002_0_a.jpg",
+                "val/gallery/2/000002_1_a.jpg", "test/query/000003_0_a.jpg",
+                "test/gallery/3/000003_1_a.jpg", extra):  # fmt: skip
+        _image(root / "last" / rel)
+
+
+def _deepchange_with(root: Path, extra: str) -> None:
+    _deepchange(root / "DeepChange")
+    _image(root / "DeepChange" / "train-set" / extra)
+    with (root / "DeepChange" / "train-set-bbox.txt").open("a") as fh:
+        fh.write(f"{extra},z\n")
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "bad"),
+    [
+        ("last", _last, "train/1/\u00b2_1_a.jpg"),  # superscript two: isdigit() but not int()
+        ("deepchange", _deepchange_with, "P\u00b2_C001_01_0009.jpg"),
+        ("deepchange", _deepchange_with, "P00001_C\u00b2_01_0009.jpg"),
+        ("prcc", _prcc, "rgb/test/C/\u00b2/c.jpg"),
+        ("prcc", _prcc, "rgb/train/\u00b2/A_0.jpg"),
+        ("ltcc", _ltcc, "train/\u0661_1_c1_1.png"),  # Arabic-Indic one: \d and int() take it
+        ("vcclothes", _vcclothes, "train/0001-\u0661-01-02.jpg"),
+    ],
+)  # fmt: skip
+def test_a_non_ascii_digit_is_not_an_identity(tmp_path: Path, name, build, bad) -> None:
+    build(tmp_path, bad)
+    with pytest.raises(DatasetError, match="cannot parse") as info:
+        load_dataset(name, tmp_path)
+    assert Path(bad).name in str(info.value) or Path(bad).parent.name in str(info.value)
+
+
+@pytest.mark.parametrize("line", ["session3/010_01 \u00b2 u1", "session3/010_\u00b2 10 u1"])
+def test_ccvid_a_superscript_id_or_camera_names_the_line(tmp_path: Path, line) -> None:
+    root = tmp_path / "CCVID"
+    _ccvid(root)
+    (root / "query.txt").write_text(f"{line}\n")
+    with pytest.raises(DatasetError, match=r"query.txt:1: .*(expected '<tracklet|no camera)"):
+        load_dataset("ccvid", tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "listing"),
+    [("ccvid", lambda r: _ccvid(r / "CCVID"), "CCVID/query.txt"),
+     ("deepchange", lambda r: _deepchange(r / "DeepChange"), "DeepChange/train-set-bbox.txt")],
+)  # fmt: skip
+def test_a_non_utf8_byte_in_a_list_names_its_line(tmp_path: Path, name, build, listing) -> None:
+    build(tmp_path)
+    path = tmp_path / listing
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:1]) + b"caf\xe9 1 x\n" + b"".join(lines[1:]))
+    with pytest.raises(DatasetError, match=rf"{path.name}:2: byte 0xe9 is not UTF-8"):
+        load_dataset(name, tmp_path)

@@ -8,6 +8,7 @@ A concrete dataset only knows its own folders and file names: it implements
 from __future__ import annotations
 
 import abc
+import codecs
 import inspect
 import re
 from collections.abc import Iterable, Sequence
@@ -88,6 +89,8 @@ class DatasetLayout(abc.ABC):
     layout_help: str = ""
     #: a sub-folder the root may be given above (e.g. "VC-Clothes")
     default_subdir: str | None = None
+    #: other names that sub-folder goes by (e.g. the name of the folder as distributed)
+    other_subdirs: Sequence[str] = ()
     #: the evaluation setting that papers lead with for this dataset
     primary_setting: str = "cc"
     #: splits that are neither training nor test (e.g. PRCC's "val"): no identity check
@@ -102,8 +105,9 @@ class DatasetLayout(abc.ABC):
             )
 
     def resolve_root(self, root: Path) -> Path:
-        if self.default_subdir and (root / self.default_subdir).is_dir():
-            return root / self.default_subdir
+        for sub in (self.default_subdir, *self.other_subdirs):
+            if sub and (root / sub).is_dir():
+                return root / sub
         return root
 
     def check_layout(self, root: Path) -> None:
@@ -138,6 +142,8 @@ class FileNameLayout(DatasetLayout):
 
     Subclasses set ``splits`` (split -> folder), ``pattern`` and ``expected_name``, and
     turn a match into a record in :meth:`record` (``None`` skips a file and counts it).
+    Patterns are compiled with ``re.ASCII``: ``\\d`` otherwise matches other scripts'
+    digits, which ``int`` reads as an identity.
     """
 
     splits: dict[str, str] = {}
@@ -199,6 +205,28 @@ def _refuse_shared_identities(
                 f"(e.g. pid {shared[0]}: {example} and {train_example}); training and test "
                 "identities must be disjoint"
             )
+
+
+def ascii_int(text: str) -> int | None:
+    """``text`` as a non-negative ASCII decimal integer, else ``None``: ``str.isdigit``
+    accepts superscript digits (``int`` then fails) and ``int`` accepts other
+    scripts' digits, neither of which is an identity in a dataset's names."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def read_lines(path: Path) -> list[str]:
+    """A list file's lines, decoded as UTF-8 (a leading BOM dropped); a byte that is not
+    UTF-8 is a :class:`DatasetError` naming the file and the line it is on."""
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(
+            f"{path}:{line}: byte {data[exc.start]:#04x} is not UTF-8 (expected a UTF-8 text file)"
+        ) from None
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # numbered as editors do
+    return lines[:-1] if lines and not lines[-1] else lines
 
 
 def parse_error(path: Path, expected: str) -> DatasetError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import torch
 from torch.utils.data import Dataset
@@ -15,28 +16,34 @@ from ccreid.errors import InputError
 
 
 def clip_indices(num_frames: int, seq_len: int, stride: int) -> list[int]:
-    """``seq_len`` frame indices ``stride`` apart from a random start (torch's global
-    generator), inside ``[0, num_frames)``; a tracklet too short for the span repeats the
-    indices it has, in order, until the clip is full."""
+    """``seq_len`` frame indices in ``[0, num_frames)``, in order, drawn with torch's global
+    generator so that an item's seed fixes its clip. A tracklet of at least ``seq_len *
+    stride`` frames gives indices ``stride`` apart from a random start; a shorter one gives
+    one random frame from each of ``seq_len`` near-equal segments, or below ``seq_len``
+    frames sorted draws with replacement, so that every frame can be drawn (CAL's rules)."""
     if num_frames < 1 or seq_len < 1 or stride < 1:
         raise InputError(f"clip of {seq_len} frames, stride {stride}, from {num_frames} frames")
-    span = (seq_len - 1) * stride + 1
-    start = int(torch.randint(0, max(0, num_frames - span) + 1, (1,)))
-    picked = list(range(start, min(num_frames, start + span), stride))
-    while len(picked) < seq_len:
-        picked += picked[: seq_len - len(picked)]
-    return picked
+    if num_frames >= seq_len * stride:
+        span = (seq_len - 1) * stride + 1
+        start = int(torch.randint(0, num_frames - span + 1, (1,)))
+        return list(range(start, start + span, stride))
+    if num_frames >= seq_len:
+        bounds = [k * num_frames // seq_len for k in range(seq_len + 1)]
+        return [int(torch.randint(lo, hi, (1,))) for lo, hi in itertools.pairwise(bounds)]
+    return sorted(torch.randint(0, num_frames, (seq_len,)).tolist())
 
 
 def dense_segments(tracklets: list[Sample], seq_len: int, stride: int) -> list[Sample]:
-    """``data.dense_clips``: every tracklet longer than one clip span becomes consecutive
-    items of ``seq_len * stride`` frames each, so long tracklets are seen in full."""
+    """``data.dense_clips``: a tracklet of ``k >= 1`` whole chunks of ``seq_len * stride``
+    frames becomes ``k`` consecutive items, the remainder folded into the last, so every
+    frame of a long tracklet is trained on; a shorter tracklet stays one item."""
     length = seq_len * stride
     out = []
     for t in tracklets:
-        for start in range(0, max(1, len(t.frames) - length + 1), length):
-            frames = t.frames[start : start + length]
-            masks = t.frame_masks[start : start + length]
+        chunks = max(1, len(t.frames) // length)
+        bounds = [k * length for k in range(chunks)] + [len(t.frames)]
+        for start, stop in itertools.pairwise(bounds):
+            frames, masks = t.frames[start:stop], t.frame_masks[start:stop]
             out.append(dataclasses.replace(t, path=frames[0], mask=masks[0] if masks else t.mask,
                                            frames=frames, frame_masks=masks))  # fmt: skip
     return out

@@ -1,5 +1,6 @@
 """DeepChange: five image folders, each listed in ``<folder>-bbox.txt`` as
-``<file name>,<tracklet id>``; names ``P<pid>_C<cam>_<outfit>...``.
+``<file name>,<tracklet id>``; names ``P<pid>_C<cam>_<outfit>...``. The root may be given
+above the dataset's folder, named ``DeepChange`` or, as distributed, ``DeepChangeDataset``.
 
 Its protocol lets a true match come from the query's camera when it belongs to another
 tracklet: the junk rule uses the tracklet in place of the camera, so evaluation items
@@ -11,7 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, DatasetError, DatasetLayout, RawSample, parse_error
+from ccreid.data.base import (
+    DATASETS,
+    DatasetError,
+    DatasetLayout,
+    RawSample,
+    ascii_int,
+    parse_error,
+    read_lines,
+)
 from ccreid.data.records import EvalSet, Sample
 from ccreid.imagefiles import list_images
 
@@ -24,11 +33,12 @@ FOLDERS = {"train": "train-set", "val_query": "val-set-query", "val_gallery": "v
 class DeepChange(DatasetLayout):
     required = tuple(FOLDERS.values())
     default_subdir = "DeepChange"
+    other_subdirs = ("DeepChangeDataset",)
     primary_setting = "general"
     validation_splits = ("val_query", "val_gallery")
     layout_help = (
-        "  DeepChange/<folder>/P<pid>_C<cam>_<outfit>_*.jpg and <folder>-bbox.txt for "
-        + (", ".join(FOLDERS.values()))
+        "  DeepChange (or DeepChangeDataset)/<folder>/P<pid>_C<cam>_<outfit>_*.jpg and "
+        "<folder>-bbox.txt for " + ", ".join(FOLDERS.values())
     )
 
     def scan(self, root: Path) -> dict[str, list[RawSample]]:
@@ -55,10 +65,12 @@ class DeepChange(DatasetLayout):
 
 def _name_fields(path: Path) -> tuple[int, int, str]:
     tokens = path.stem.split("_")
-    if (len(tokens) < 3 or tokens[0][:1] != "P" or tokens[1][:1] != "C"
-            or not tokens[0][1:].isdigit() or not tokens[1][1:].isdigit()):  # fmt: skip
+    if len(tokens) < 3 or tokens[0][:1] != "P" or tokens[1][:1] != "C":
         raise parse_error(path, EXPECTED_NAME)
-    return int(tokens[0][1:]), int(tokens[1][1:]), tokens[2]
+    pid, cam = ascii_int(tokens[0][1:]), ascii_int(tokens[1][1:])
+    if pid is None or cam is None:
+        raise parse_error(path, EXPECTED_NAME)
+    return pid, cam, tokens[2]
 
 
 def _read_bbox_list(listing: Path, folder: Path) -> dict[str, str]:
@@ -66,7 +78,7 @@ def _read_bbox_list(listing: Path, folder: Path) -> dict[str, str]:
     if not listing.is_file():
         raise DatasetError(f"{listing} is missing: DeepChange lists '<file name>,<tracklet id>'")
     tracklets: dict[str, str] = {}
-    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_lines(listing), start=1):
         if not line.strip():
             continue
         name, sep, tracklet = line.strip().partition(",")

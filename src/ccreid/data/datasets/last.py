@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, DatasetLayout, RawSample, parse_error
+from ccreid.data.base import DATASETS, DatasetLayout, RawSample, ascii_int, parse_error
 from ccreid.data.records import EvalSet, Sample
 from ccreid.imagefiles import list_images
 
@@ -51,6 +51,7 @@ class LaST(DatasetLayout):
 
 def _name_tokens(path: Path) -> tuple[int, str]:
     tokens = path.stem.split("_")
-    if len(tokens) < 2 or not tokens[0].isdigit():
+    pid = ascii_int(tokens[0]) if len(tokens) >= 2 else None
+    if pid is None:
         raise parse_error(path, EXPECTED_NAME)
-    return int(tokens[0]), tokens[-1]
+    return pid, tokens[-1]

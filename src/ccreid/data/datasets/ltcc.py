@@ -12,7 +12,7 @@ from ccreid.data.records import EvalSet, Sample
 @DATASETS.register("ltcc")
 class LTCC(FileNameLayout):
     splits = {"train": "train", "query": "query", "test": "test"}
-    pattern = re.compile(r"^(\d+)_(\d+)_c(\d+)")
+    pattern = re.compile(r"^(\d+)_(\d+)_c(\d+)", re.ASCII)
     expected_name = "<pid>_<clothes>_c<cam>_*.png"
     default_subdir = "LTCC_ReID"
     layout_help = "  LTCC_ReID/{train,query,test}/<pid>_<clothes>_c<cam>_*.png"

@@ -13,7 +13,7 @@ from ccreid.data.records import EvalSet, Sample
 class Market1501(FileNameLayout):
     primary_setting = "general"
     splits = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
-    pattern = re.compile(r"^(-?\d+)_c(\d+)")
+    pattern = re.compile(r"^(-?\d+)_c(\d+)", re.ASCII)
     expected_name = "<pid>_c<cam>s<seq>_<n>.jpg"
     default_subdir = "Market-1501-v15.09.15"
     layout_help = (

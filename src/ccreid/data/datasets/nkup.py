@@ -17,7 +17,7 @@ from ccreid.data.records import EvalSet, Sample
 @DATASETS.register("nkup")
 class NKUP(FileNameLayout):
     splits = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
-    pattern = re.compile(r"^(\d+)_D(\d+)_C(\d+)")
+    pattern = re.compile(r"^(\d+)_D(\d+)_C(\d+)", re.ASCII)
     expected_name = "<pid>_D<day>_C<cam>S<seq>_<n>.jpg"
     default_subdir = "NKUP"
     layout_help = (

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ccreid.data.base import DATASETS, DatasetError, DatasetLayout, RawSample, list_images
+from ccreid.data.base import (
+    DATASETS,
+    DatasetError,
+    DatasetLayout,
+    RawSample,
+    ascii_int,
+    list_images,
+)
 from ccreid.data.records import EvalSet, Sample
 
 CAMERAS = {"A": 0, "B": 1, "C": 2}
@@ -38,9 +45,10 @@ class PRCC(DatasetLayout):
         for cam in CAMERAS:
             items = []
             for path in list_images(root / "rgb/test" / cam, recursive=True):
-                if not path.parent.name.isdigit():
+                pid = ascii_int(path.parent.name)
+                if pid is None:
                     raise DatasetError(f"cannot parse {path}: expected rgb/test/{cam}/<pid>/*.jpg")
-                items.append(RawSample(path, int(path.parent.name), CAMERAS[cam], _outfit(cam)))
+                items.append(RawSample(path, pid, CAMERAS[cam], _outfit(cam)))
             out[cam] = items
         return out
 
@@ -48,10 +56,10 @@ class PRCC(DatasetLayout):
     def _id_folders(root: Path, split: str) -> list[RawSample]:
         items = []
         for path in list_images(root / "rgb" / split, recursive=True):
-            cam = path.name[0]
-            if cam not in CAMERAS or not path.parent.name.isdigit() or path.name[1:2] != "_":
+            cam, pid = path.name[0], ascii_int(path.parent.name)
+            if cam not in CAMERAS or pid is None or path.name[1:2] != "_":
                 raise DatasetError(f"cannot parse {path}: expected rgb/{split}/<pid>/<A|B|C>_*.jpg")
-            items.append(RawSample(path, int(path.parent.name), CAMERAS[cam], _outfit(cam)))
+            items.append(RawSample(path, pid, CAMERAS[cam], _outfit(cam)))
         return items
 
     def validation(self, splits: dict[str, list[Sample]]) -> EvalSet | None:

@@ -16,7 +16,7 @@ SETTING_CAMERAS = {"general": None, "sc": (2, 3), "cc": (3, 4)}
 @DATASETS.register("vcclothes")
 class VCClothes(FileNameLayout):
     splits = {"train": "train", "query": "query", "gallery": "gallery"}
-    pattern = re.compile(r"^(\d+)-(\d+)-(\d+)-\d+$")
+    pattern = re.compile(r"^(\d+)-(\d+)-(\d+)-\d+$", re.ASCII)
     expected_name = "<pid>-<cam>-<clothes>-<n>.jpg"
     default_subdir = "VC-Clothes"
     layout_help = "  VC-Clothes/{train,query,gallery}/<pid>-<cam>-<clothes>-<n>.jpg"
