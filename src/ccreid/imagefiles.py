@@ -7,7 +7,18 @@ from pathlib import Path
 
 from ccreid.errors import InputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+# The formats the pipeline decodes (torchvision for datasets, Pillow for `serve`): each file
+# suffix with its Pillow format name. Pillow is never let near any other reader (EPS would
+# run Ghostscript), so this is also the list `serve` opens uploads with.
+IMAGE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}
+IMAGE_SUFFIXES = tuple(IMAGE_FORMATS)
+PIL_FORMATS = tuple(dict.fromkeys(IMAGE_FORMATS.values()))
+
+
+def format_names(formats: tuple[str, ...] = PIL_FORMATS) -> str:
+    """Pillow format names as a message says them: ``JPEG, PNG, BMP or WebP``."""
+    names = [{"WEBP": "WebP"}.get(f, f) for f in formats]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def list_images(folder: Path, recursive: bool = False) -> list[Path]:

@@ -1,119 +1,381 @@
 """`ccreid serve`: search an index from a web page and an HTTP API (FastAPI).
 
-Safe by default: the CLI binds to 127.0.0.1; uploads are size-limited and decoded in memory
-(never written to disk); thumbnails are served by index row only, so no path from a
-request ever reaches the file system; a bad request gets a JSON error and a 4xx status and
-the service keeps running."""
+Safe by default: the CLI binds to 127.0.0.1 and the app answers only requests whose
+``Host`` is a loopback name, the bound address or an ``--allowed-host`` (a web page on a
+rebinding domain cannot read it); the request body is read as it arrives and refused at
+the first byte over the limit (413, at once when Content-Length says so), its parts held
+in memory, never written to disk; decoding and the model run in a worker thread, so one
+slow query does not stall the others; thumbnails are served by index row only, so no path
+from a request ever reaches the file system, and no response carries an absolute server
+path (gallery paths are relative to the gallery root, the checkpoint is named by its file
+name); every error is JSON ``{"error": ...}`` with a 4xx status and the service keeps
+running."""
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at
 # definition time, and its types are imported inside create_app (fastapi is an extra).
 import io
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ccreid.errors import require
-from ccreid.retrieval.searcher import QueryError, Searcher
+from ccreid.errors import InputError, require
+from ccreid.imagefiles import IMAGE_SUFFIXES, PIL_FORMATS
+from ccreid.retrieval.index import GalleryIndex
+from ccreid.retrieval.searcher import DAMAGED, Answer, QueryError, Searcher
 from ccreid.retrieval.service import pid_from_name
 from ccreid.web import STATIC, stylesheet, templates
 
 MAX_UPLOAD_BYTES = 10 * 2**20
 MAX_TOP_K = 100
 THUMBNAIL_SIZE = (96, 192)
+THUMBNAIL_MAX_PIXELS = 8192 * 8192  # a gallery file above this is refused, not decoded
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+FORM_FIELDS = ("image", "mask", "top_k")
+SEARCH_THREADS = 1  # concurrent searches per worker: the model already uses every core
 
 
-def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES):
-    """The FastAPI application around a loaded :class:`Searcher`."""
-    fastapi = require("fastapi", "serve", "ccreid serve")
-    require("python_multipart", "serve", "uploads to ccreid serve")
-    from fastapi import File, Form, UploadFile
+def normal_host(name: str) -> str:
+    """A host name as the Host check compares it: lower case, no brackets, no final dot."""
+    return name.strip().strip("[]").rstrip(".").lower()
+
+
+def host_of(header: str) -> str:
+    """The host name of a ``Host`` header (``name``, ``name:port``, ``[v6]:port``)."""
+    header = header.strip()
+    if header.startswith("["):
+        return normal_host(header[1:].partition("]")[0])
+    if header.count(":") == 1:
+        header = header.partition(":")[0]
+    return normal_host(header)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to ``host`` keeps the server on this machine."""
+    host = normal_host(host)
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def served_hosts(host: str, allowed: Iterable[str]) -> tuple[list[str], str | None]:
+    """The Host names a server bound to ``host`` answers besides loopback (``host`` and the
+    ``--allowed-host`` names, checked), and the warning to print when ``host`` is not a
+    loopback address."""
+    hosts = [host, *allowed]
+    bad = [h for h in hosts if not normal_host(h) or any(c in h for c in ", /")]
+    if bad:
+        raise InputError(f"--host / --allowed-host must be host names or addresses, got {bad}")
+    warning = None
+    if not is_loopback(host):
+        names = ", ".join(dict.fromkeys(map(normal_host, (*LOOPBACK_HOSTS, *hosts))))
+        warning = (f"warning: --host {host} makes the server reachable from other machines, "
+                   f"with no authentication; it answers requests for {names} only (give the "
+                   "names clients use with --allowed-host)")  # fmt: skip
+    return hosts, warning
+
+
+class _HostCheck:
+    """ASGI middleware: refuse (400) a request whose Host header is not an allowed name,
+    which is what a DNS-rebinding page would send."""
+
+    def __init__(self, app, allowed: frozenset[str]) -> None:
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            from starlette.datastructures import Headers
+            from starlette.responses import JSONResponse
+
+            host = host_of(Headers(scope=scope).get("host", ""))
+            if host not in self.allowed:
+                shown = host[:100] or "NAME"
+                message = (f"this server does not answer for host {shown!r}: start ccreid "
+                           f"serve with --allowed-host {shown} to serve it")  # fmt: skip
+                await JSONResponse({"error": message}, status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _size_text(n: int) -> str:
+    return f"{n // 2**20} MiB" if n % 2**20 == 0 else f"{n} bytes"
+
+
+@dataclass
+class _Part:
+    name: str
+    filename: str | None
+    data: io.BytesIO = field(default_factory=io.BytesIO)
+
+
+class _FormReader:
+    """python-multipart's streaming parser with callbacks that keep each part in memory and
+    check its name as soon as its headers are read."""
+
+    def __init__(self, boundary: bytes) -> None:
+        from python_multipart import MultipartParser
+
+        self.parts: dict[str, _Part] = {}
+        self.part: _Part | None = None
+        self.headers: dict[bytes, bytes] = {}
+        self.field, self.value = bytearray(), bytearray()
+        self.ended = False
+        on = {"part_begin": self._begin, "header_field": self._field,
+              "header_value": self._value, "header_end": self._header_end,
+              "headers_finished": self._headers_done, "part_data": self._data,
+              "part_end": self._part_end, "end": self._end}  # fmt: skip
+        self.parser = MultipartParser(boundary, {f"on_{k}": v for k, v in on.items()})
+
+    def _begin(self) -> None:
+        self.headers, self.part = {}, None
+
+    def _field(self, data: bytes, start: int, end: int) -> None:
+        self.field += data[start:end]
+
+    def _value(self, data: bytes, start: int, end: int) -> None:
+        self.value += data[start:end]
+
+    def _header_end(self) -> None:
+        self.headers[bytes(self.field).lower()] = bytes(self.value)
+        self.field, self.value = bytearray(), bytearray()
+
+    def _headers_done(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        kind, options = parse_options_header(self.headers.get(b"content-disposition"))
+        name = options.get(b"name")
+        if kind != b"form-data" or name is None:
+            raise QueryError("a part of the form has no 'Content-Disposition: form-data; name=...'")
+        name_text = name.decode("utf-8", "replace")
+        if name_text not in FORM_FIELDS:
+            raise QueryError(f"unexpected form field {name_text!r}: expected "
+                             f"{', '.join(FORM_FIELDS)}", status=422)  # fmt: skip
+        if name_text in self.parts:
+            raise QueryError(f"the form field {name_text!r} is given twice", status=422)
+        filename = options.get(b"filename")
+        self.part = _Part(
+            name_text, None if filename is None else filename.decode("utf-8", "replace")
+        )
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        self.part.data.write(data[start:end])
+
+    def _part_end(self) -> None:
+        self.parts[self.part.name] = self.part
+
+    def _end(self) -> None:
+        self.ended = True
+
+    def write(self, chunk: bytes) -> None:
+        from python_multipart.exceptions import MultipartParseError
+
+        try:
+            self.parser.write(chunk)
+        except MultipartParseError as exc:
+            raise QueryError(f"the request body is not valid multipart/form-data ({exc})") from None
+
+    def finish(self) -> dict[str, _Part]:
+        if not self.ended:
+            raise QueryError("the request body ends before the multipart form does (truncated)")
+        return self.parts
+
+
+def _form_boundary(content_type: str | None) -> bytes:
+    from python_multipart.multipart import parse_options_header
+
+    kind, options = parse_options_header(content_type)
+    if kind != b"multipart/form-data":
+        raise QueryError("the request must be multipart/form-data with the query image as its "
+                         "'image' field", status=422)  # fmt: skip
+    if not options.get(b"boundary"):
+        raise QueryError("the multipart/form-data Content-Type has no boundary")
+    return options[b"boundary"]
+
+
+async def read_form(request, limit: int) -> dict[str, _Part]:
+    """The multipart form of ``request``, read as it streams in and refused (413) as soon as
+    the body is over ``limit`` bytes, or before reading anything when Content-Length is."""
+    reader = _FormReader(_form_boundary(request.headers.get("content-type")))
+    too_large = QueryError(
+        f"the upload is larger than the {_size_text(limit)} limit (--max-upload-mb)", status=413
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.strip().isdigit():
+        raise QueryError(f"Content-Length {declared!r} is not a number of bytes")
+    if declared is not None and int(declared) > limit:
+        raise too_large
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise too_large
+        reader.write(chunk)
+    return reader.finish()
+
+
+def _search_args(form: dict[str, _Part]) -> tuple[bytes, bytes | None, int]:
+    """Query bytes, mask bytes and top_k from the form, each checked."""
+    if "image" not in form:
+        raise QueryError("image: the query image is missing (multipart field 'image')", 422)
+    text = (
+        form["top_k"].data.getvalue().decode("utf-8", "replace").strip()
+        if "top_k" in form
+        else "10"
+    )
+    try:
+        top_k = int(text)
+    except ValueError:
+        raise QueryError(f"top_k must be an integer, got {text[:20]!r}", 422) from None
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}", 422)
+    mask = form["mask"].data.getvalue() if "mask" in form else None
+    return form["image"].data.getvalue(), mask, top_k
+
+
+def shown_path(index: GalleryIndex, row: int) -> str:
+    """How a response names an indexed file: relative to the gallery root; a file outside
+    it (or an index without a root) by its file name only, never an absolute path."""
+    stored = index.rows[row]["path"]
+    if index.root != "/" and not Path(stored).is_absolute():
+        return stored
+    return Path(stored).name
+
+
+def _thumbnail_jpeg(path: str, what: str) -> bytes:
+    """A small JPEG of a gallery file, opened with the accepted readers only and refused
+    (QueryError 422) before decoding when it has more pixels than a gallery image should."""
+    from PIL import Image
+
+    with Image.open(path, formats=list(PIL_FORMATS)) as im:
+        if im.width * im.height > THUMBNAIL_MAX_PIXELS:
+            raise QueryError(f"{what} is {im.width}x{im.height} pixels, more than a thumbnail "
+                             f"is made from ({THUMBNAIL_MAX_PIXELS})", status=422)  # fmt: skip
+        im.draft("RGB", THUMBNAIL_SIZE)  # JPEG: decode at a reduced scale
+        rgb = im.convert("RGB")
+    rgb.thumbnail(THUMBNAIL_SIZE)
+    buf = io.BytesIO()
+    rgb.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+SEARCH_FORM_SCHEMA = {
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["image"], "properties": {
+            "image": {"type": "string", "format": "binary"},
+            "mask": {"type": "string", "format": "binary", "description": "label PNG"},
+            "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 10},
+        }}}}},
+}  # fmt: skip
+
+
+def _error(status: int, message: str, headers: dict | None = None):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _add_error_handlers(app) -> None:
+    """Framework errors (unknown route, wrong method, bad path parameter) in the same
+    ``{"error": ...}`` shape as the service's own."""
     from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import HTMLResponse, JSONResponse, Response
-    from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException
 
-    app = fastapi.FastAPI(title="ccreid search", docs_url="/api/docs", redoc_url=None)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    @app.exception_handler(HTTPException)
+    async def http_error(_request, exc: HTTPException):
+        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(_request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        return error(422, f"{where}: {first.get('msg', 'invalid request')}")
+        return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
-    async def read_limited(upload: UploadFile, what: str) -> bytes:
-        data = await upload.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
-            raise _TooLarge(f"{what} is larger than {max_upload_bytes // 2**20} MiB")
-        return data
+
+def _answer_json(index: GalleryIndex, filename: str | None, answer: Answer) -> dict:
+    return {
+        "query_pid": pid_from_name(filename),
+        "mask_source": answer.mask_source,
+        "results": [
+            {"rank": h.rank, "score": h.score, "path": shown_path(index, h.row), "pid": h.pid,
+             "camid": h.camid, "clothes": h.clothes, "thumbnail": f"/api/thumbnail/{h.row}"}
+            for h in answer.hits
+        ],
+    }  # fmt: skip
+
+
+def _thumbnail_response(index: GalleryIndex, row: int):
+    """The thumbnail of indexed row ``row``; a row that is not there or a file that cannot
+    be read any more is 404, a file with too many pixels (a bomb) 422, never decoded."""
+    from fastapi.responses import Response
+    from PIL import Image
+
+    if not 0 <= row < len(index.rows):
+        return _error(404, f"no indexed image number {row}")
+    what = f"indexed image number {row}"
+    try:
+        data = _thumbnail_jpeg(index.absolute(index.rows[row]["path"]), what)
+    except QueryError as exc:
+        return _error(exc.status, str(exc))
+    except Image.DecompressionBombError:
+        return _error(422, f"{what} has too many pixels for a thumbnail")
+    except DAMAGED:
+        return _error(404, f"{what} cannot be read any more")
+    return Response(data, media_type="image/jpeg")
+
+
+def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES,
+               hosts: Iterable[str] = ()):  # fmt: skip
+    """The FastAPI application around a loaded :class:`Searcher`, answering requests for
+    the loopback names and ``hosts`` (the bound address, ``--allowed-host`` names) only.
+
+    ``POST /api/search`` reports ``mask_source``: "upload", "parser", "predicted" (the
+    model's mask head), "ignored" (a mask was uploaded but the model uses none: it is not
+    even decoded) or "none"."""
+    fastapi = require("fastapi", "serve", "ccreid serve")
+    require("python_multipart", "serve", "uploads to ccreid serve")
+    import anyio
+    from fastapi import Request
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    # No /api/docs: FastAPI's docs page loads its scripts from a CDN. /openapi.json stays.
+    app = fastapi.FastAPI(title="ccreid search", docs_url=None, redoc_url=None)
+    app.add_middleware(_HostCheck, allowed=frozenset(map(normal_host, (*LOOPBACK_HOSTS, *hosts))))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_error_handlers(app)
+    limiter = anyio.CapacityLimiter(SEARCH_THREADS)
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return (
-            templates()
-            .get_template("search.html")
-            .render(title="ccreid search", css=stylesheet(), info=searcher.info(), max_k=MAX_TOP_K)
-        )
+        return templates().get_template("search.html").render(
+            title="ccreid search", css=stylesheet(), info=searcher.info(), max_k=MAX_TOP_K,
+            accept=",".join(IMAGE_SUFFIXES),
+        )  # fmt: skip
 
     @app.get("/api/info")
     def info() -> dict:
         return searcher.info()
 
-    @app.post("/api/search")
-    async def search(
-        image: UploadFile = File(...), mask: UploadFile | None = File(None),
-        top_k: int = Form(10),
-    ):  # fmt: skip
-        if not 1 <= top_k <= MAX_TOP_K:
-            return error(422, f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    @app.post("/api/search", openapi_extra=SEARCH_FORM_SCHEMA)
+    async def search(request: Request):
         try:
-            image_bytes = await read_limited(image, "the query")
-            mask_bytes = await read_limited(mask, "the mask") if mask is not None else None
-            answer = searcher.search(image_bytes, mask_bytes, top_k)
-        except _TooLarge as exc:
-            return error(413, str(exc))
+            form = await read_form(request, max_upload_bytes)
+            image, mask, top_k = _search_args(form)
+            answer = await anyio.to_thread.run_sync(
+                searcher.search, image, mask, top_k, limiter=limiter
+            )
         except QueryError as exc:
-            status = 422 if "needs a body mask" in str(exc) else 400
-            return error(status, str(exc))
-        return {
-            "query_pid": pid_from_name(image.filename),
-            "mask_source": answer.mask_source,
-            "results": [
-                {
-                    "rank": h.rank,
-                    "score": h.score,
-                    "path": h.path,
-                    "pid": h.pid,
-                    "camid": h.camid,
-                    "clothes": h.clothes,
-                    "thumbnail": f"/api/thumbnail/{h.row}",
-                }
-                for h in answer.hits
-            ],  # fmt: skip
-        }
+            return _error(exc.status, str(exc))
+        return _answer_json(searcher.index, form["image"].filename, answer)
 
     @app.get("/api/thumbnail/{row}")
     def thumbnail(row: int):
-        if not 0 <= row < len(searcher.index.rows):
-            return error(404, f"no indexed image number {row}")
-        from PIL import Image
-
-        path = searcher.index.absolute(searcher.index.rows[row]["path"])
-        try:
-            with Image.open(path) as im:
-                im = im.convert("RGB")
-                im.thumbnail(THUMBNAIL_SIZE)
-                buf = io.BytesIO()
-                im.save(buf, format="JPEG", quality=85)
-        except OSError:
-            return error(404, f"indexed image number {row} cannot be read any more")
-        return Response(buf.getvalue(), media_type="image/jpeg")
+        return _thumbnail_response(searcher.index, row)
 
     return app
-
-
-class _TooLarge(Exception):
-    """An upload over the size limit (answered with 413)."""
 
 
 ENV_PREFIX = "CCREID_SERVE_"
@@ -121,7 +383,7 @@ ENV_PREFIX = "CCREID_SERVE_"
 
 def app_from_env():
     """The app for uvicorn's worker processes, configured by ``CCREID_SERVE_*`` variables
-    (``ccreid serve --workers N`` sets them)."""
+    (``ccreid serve --workers N`` sets them; ALLOWED_HOSTS is comma-separated)."""
     import os
 
     env = {
@@ -129,8 +391,9 @@ def app_from_env():
         for k, v in os.environ.items()
         if k.startswith(ENV_PREFIX)
     }
+    hosts = [h for h in env.get("allowed_hosts", "").split(",") if h]
     return create_app(load_searcher(Path(env["index"]), env.get("checkpoint"), env.get("parser")),
-                      int(env.get("max_upload_bytes", MAX_UPLOAD_BYTES)))  # fmt: skip
+                      int(env.get("max_upload_bytes", MAX_UPLOAD_BYTES)), hosts)  # fmt: skip
 
 
 def load_searcher(

@@ -19,9 +19,15 @@ async function search() {
   body.append("top_k", $("topk").value);
   $("status").textContent = "searching...";
   $("results").replaceChildren();
-  const response = await fetch("/api/search", { method: "POST", body });
-  const data = await response.json();
-  if (!response.ok) {
+  let response, data;
+  try {
+    response = await fetch("/api/search", { method: "POST", body });
+    // every error of the service is JSON {"error": ...}; anything else says only its status
+    data = await response.json().catch(() => ({ error: `${response.status} ${response.statusText}` }));
+  } catch (e) {
+    data = { error: `the server did not answer (${e.message})` };
+  }
+  if (!response || !response.ok) {
     $("status").className = "error";
     $("status").textContent = data.error;
     return;
