@@ -36,6 +36,10 @@ def test_truncated_faiss_file(index_dir: Path) -> None:
             '{"dim": 8, "kind": "flat", "checkpoint": "m"}',
             r"info\.json lacks the key\(s\) fingerprint",
         ),
+        (
+            '{"dim": 8, "kind": "flat", "checkpoint": "m", "fingerprint": "f", "generation": "2"}',
+            r"info\.json: generation must be an integer >= 0, found '2'",
+        ),
     ],
 )
 def test_broken_info_json(index_dir: Path, text: str, message: str) -> None:
@@ -56,3 +60,12 @@ def test_a_good_index_round_trips(index_dir: Path) -> None:
     assert (
         index.index.ntotal == 20 and json.loads((index_dir / "info.json").read_text())["size"] == 20
     )
+
+
+def test_a_generation_file_that_info_json_names_but_is_missing(index_dir: Path) -> None:
+    info = json.loads((index_dir / "info.json").read_text())
+    (index_dir / "info.json").write_text(json.dumps({**info, "generation": 3}))
+    with pytest.raises(
+        RetrievalIndexError, match=r"not an index folder: index\.3\.faiss is missing"
+    ):
+        GalleryIndex.load(index_dir)

@@ -1,12 +1,18 @@
-"""Writing outputs safely: every file goes through a temp file + rename, and output
-folders are probed before long work starts, so a crash or a bad path never loses a file
-that was already written."""
+"""Writing outputs safely: every file goes through a temp file + rename, output folders
+are probed before long work starts, and a folder lock (:class:`FolderLock`) keeps two
+processes from writing one folder at once, so a crash, a bad path or a second process
+never loses a file that was already written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +108,7 @@ def ensure_parent(path: Path) -> None:
 RUN_FILES = ("config.yaml", "metrics.json", "metrics.csv", "results.json", "results.md",
              "checkpoints", "tb")  # fmt: skip
 LOCK_NAME = ".ccreid.lock"
+LOCK_POLL_S = 0.2
 
 
 def prepare_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
@@ -123,43 +130,122 @@ def prepare_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
         shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
-class RunLock:
-    """An exclusive lock file held for a run's lifetime: two processes never write one run
-    folder at once. A lock left by a process that no longer exists is taken over."""
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds a folder lock: the lock file's lines are pid, host name and command."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK_NAME
-        self.held = False
+    pid: int
+    host: str = ""
+    command: str = ""
 
-    def __enter__(self) -> RunLock:
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and _alive(owner):
-                    raise RunFolderError(
-                        f"{self.path.parent} is being written by another ccreid process "
-                        f"(pid {owner}); wait for it or choose another name="
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(str(os.getpid()))
-            self.held = True
-            return self
-        raise RunFolderError(f"cannot take the lock {self.path}")
+    @classmethod
+    def me(cls) -> LockHolder:
+        argv = [Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]
+        return cls(os.getpid(), socket.gethostname(), " ".join(argv)[:300])
 
-    def _owner(self) -> int | None:
+    @classmethod
+    def read(cls, path: Path) -> LockHolder | None:
+        """None when the file is missing or holds no pid (a writer killed mid-write)."""
         try:
-            return int(self.path.read_text().strip())
-        except (OSError, ValueError):
+            lines = path.read_text(errors="replace").splitlines()
+            return cls(int(lines[0].strip()), *(line.strip() for line in lines[1:3]))
+        except (OSError, ValueError, IndexError):
             return None
 
+    def text(self) -> str:
+        return f"{self.pid}\n{self.host}\n{' '.join(self.command.split())}\n"
+
+    def alive(self) -> bool:
+        """A process on another host cannot be checked: its lock counts as held."""
+        return (self.host not in ("", socket.gethostname())) or _alive(self.pid)
+
+    def describe(self) -> str:
+        where = f" on {self.host}" if self.host not in ("", socket.gethostname()) else ""
+        return f"(pid {self.pid}){where}" + (f" running `{self.command}`" if self.command else "")
+
+
+class FolderLock:
+    """An exclusive lock file (``.ccreid.lock``) held while a process writes a folder (a
+    training run, a gallery index): two processes never write one folder at once.
+
+    The file names its holder (pid, host, command) for the refusal message. A lock whose
+    process no longer exists is taken over; the check-and-take runs under an OS lock
+    (``flock`` on the folder, released by the kernel if the process dies) so two processes
+    can never both take over one stale lock. ``wait`` seconds: how long to wait for a live
+    holder before refusing (``on_wait`` hears once that we are waiting).
+    """
+
+    def __init__(self, folder: Path, hint: str = "wait for it", wait: float = 0.0,
+                 on_wait: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        self.path = Path(folder) / LOCK_NAME
+        self.hint, self.wait, self.on_wait = hint, wait, on_wait
+        self.held = False
+
+    def __enter__(self) -> FolderLock:
+        deadline = time.monotonic() + self.wait
+        while (holder := self._try_take()) is not None:
+            if time.monotonic() >= deadline:
+                raise RunFolderError(self._busy(holder))
+            if self.on_wait is not None:
+                self.on_wait(f"{self.path.parent} is being written by another ccreid process "
+                             f"{holder.describe()}: waiting up to {self.wait:.0f} s")  # fmt: skip
+                self.on_wait = None
+            time.sleep(LOCK_POLL_S)
+        self.held = True
+        return self
+
+    def _try_take(self) -> LockHolder | None:
+        """Take the lock, or return its live holder."""
+        with _folder_guard(self.path.parent):
+            holder = LockHolder.read(self.path)
+            if holder is not None and holder.alive():
+                return holder
+            self.path.unlink(missing_ok=True)  # stale (its process is gone) or unreadable
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:  # only without flock: another process won the race
+                return LockHolder.read(self.path) or LockHolder(-1, "", "unknown")
+            with os.fdopen(fd, "w", errors="backslashreplace") as fh:
+                fh.write(LockHolder.me().text())
+        return None
+
+    def _busy(self, holder: LockHolder) -> str:
+        waited = f" (waited {self.wait:.0f} s)" if self.wait else ""
+        return (f"{self.path.parent} is being written by another ccreid process "
+                f"{holder.describe()}{waited}; {self.hint}")  # fmt: skip
+
     def __exit__(self, *exc: object) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
+        if not self.held:
+            return
+        with _folder_guard(self.path.parent):
+            holder = LockHolder.read(self.path)
+            if holder is None or holder.pid == os.getpid():
+                self.path.unlink(missing_ok=True)
+        self.held = False
+
+
+class RunLock(FolderLock):
+    """The lock of a training run folder, held for the run's lifetime."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(run_dir, hint="wait for it or choose another name=")
+
+
+@contextlib.contextmanager
+def _folder_guard(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the folder itself for a few file operations; a no-op where
+    ``fcntl`` does not exist (there ``O_EXCL`` alone protects the lock file)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def _alive(pid: int) -> bool:
@@ -175,17 +261,20 @@ def _alive(pid: int) -> bool:
 
 
 class RunFolderError(CCReIDError):
-    """A run folder that already holds a run, or that another process is writing."""
+    """An output folder (a run, an index) that already holds results, overlaps its input,
+    or that another process is writing."""
 
 
-def refuse_nested_folders(source: Path, out: Path) -> None:
+def refuse_nested_folders(source: Path, out: Path, what: str = "the masks",
+                          example: str = "data/prcc-masks") -> None:  # fmt: skip
     """An output folder must not be the input folder, inside it, or around it: writing
-    masks there would overwrite a dataset's PNG images or parse its own output."""
+    masks (or an index) there would overwrite a dataset's own files or read its own
+    output back as input."""
     src, dst = Path(source).resolve(), Path(out).resolve()
     if dst == src or dst.is_relative_to(src) or src.is_relative_to(dst):
         raise RunFolderError(
-            f"output folder {out} and image folder {source} overlap: write the masks to a "
-            "folder outside the dataset (e.g. data/prcc-masks)"
+            f"output folder {out} and image folder {source} overlap: write {what} to a "
+            f"folder outside the dataset (e.g. {example})"
         )
 
 
@@ -201,3 +290,36 @@ def check_output_file(path: Path, *suffixes: str) -> None:
     if path.suffix.lower() not in suffixes:
         raise InputError(f"output {path} must end in {endings}")
     ensure_writable(path.parent)
+
+
+def read_json(path: Path, expected: type[dict] | type[list], what: str) -> Any:
+    """A JSON file that ccreid wrote (a run's results.json, metrics.json...) as a JSON
+    object (``dict``) or array (``list``). A missing, truncated or mis-shaped file is one
+    InputError naming it; ``what`` says which program writes the file and when."""
+    import json
+
+    from ccreid.errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} does not exist ({what})")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 JSON text ({what})") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            f"truncated or edited? ({what})"
+        ) from None
+    if not isinstance(value, expected):
+        raise InputError(
+            f"{path}: expected a JSON {json_kind(expected())}, found {json_kind(value)} ({what})"
+        )
+    return value
+
+
+def json_kind(value: Any) -> str:
+    """A parsed JSON value's kind as JSON names it (for error messages)."""
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")

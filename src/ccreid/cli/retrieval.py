@@ -21,6 +21,11 @@ MaskSourceOption = Annotated[
 ]
 
 
+def _tell_waiting(message: str) -> None:
+    """An index writer waiting for another's lock says so instead of seeming stuck."""
+    err.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
 @index_app.command("build")
 def index_build(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `ccreid train`.")],
@@ -36,14 +41,19 @@ def index_build(
         float, typer.Option(help="ivf: probe lists until recall@10 vs exact search reaches this.")
     ] = 0.95,
     mask_source: MaskSourceOption = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the index already in --out.")
+    ] = False,
 ) -> None:
-    """Embed a gallery folder into a FAISS index with its metadata.
+    """Embed a gallery folder into a FAISS index with its metadata. An existing index in
+    --out is replaced only with --overwrite; --out must not overlap the gallery folder.
 
     Example: ccreid index build best.safetensors data/gallery --out gallery.idx --mask-root data/gallery-masks
     """
     from ccreid.retrieval.service import build_index
 
-    index = build_index(checkpoint, gallery, out, mask_root, kind, recall, mask_source)
+    index = build_index(checkpoint, gallery, out, mask_root, kind, recall, mask_source,
+                        overwrite=overwrite, on_wait=_tell_waiting)  # fmt: skip
     tuned = (
         f", nprobe {index.info['nprobe']} (recall@10 {index.info['measured_recall']})"
         if kind == "ivf"
@@ -63,13 +73,14 @@ def index_add(
         Path | None, typer.Option(help="Defaults to the index's own model.")
     ] = None,
 ) -> None:
-    """Append images to an index (same model only).
+    """Append images to an index (same model only). Two runs at once on one index both
+    land: the second waits (up to two minutes) while the first saves.
 
     Example: ccreid index add gallery.idx new_images/ --mask-root new_masks/
     """
     from ccreid.retrieval.service import add_to_index
 
-    index, skipped = add_to_index(index_dir, images, checkpoint, mask_root)
+    index, skipped = add_to_index(index_dir, images, checkpoint, mask_root, _tell_waiting)
     if skipped:
         console.print(f"skipped {skipped} image(s) already in the index")
     console.print(f"index now holds {index.index.ntotal} images")
@@ -110,7 +121,7 @@ def search(
                                        for s, hs in zip(samples, hits, strict=True)]))  # fmt: skip
     else:
         for s, hs in zip(samples, hits, strict=True):
-            console.print(f"[bold]{s.path}[/bold]")
+            console.print(s.path, style="bold")
             for h in hs:
                 console.print(f"  {h.rank:>3}  {h.score:.4f}  {h.path}")
     if plot is not None:
@@ -137,6 +148,14 @@ def serve(
         str | None, typer.Option(help="SegFormer parser (name or folder) that makes query masks.")
     ] = None,
     max_upload_mb: Annotated[int, typer.Option(help="Largest accepted upload.")] = 10,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="Another host name clients use to reach the server (repeatable); requests "
+            "naming any other host than these, the loopback names and --host are refused.",
+        ),
+    ] = None,
 ) -> None:
     """Search an index from a web page (/) and an HTTP API (/api/search, /api/info).
 
@@ -145,18 +164,22 @@ def serve(
     import os
 
     from ccreid.errors import require
-    from ccreid.retrieval.server import ENV_PREFIX, create_app, load_searcher
+    from ccreid.retrieval.server import ENV_PREFIX, create_app, load_searcher, served_hosts
 
     uvicorn = require("uvicorn", "serve", "ccreid serve")
     if workers < 1 or not 0 < port < 65536 or max_upload_mb < 1:
         raise typer.BadParameter("--workers and --max-upload-mb must be >= 1, --port in 1..65535")
     limit = max_upload_mb * 2**20
+    hosts, warning = served_hosts(host, allowed_host or [])
+    if warning:
+        err.print(warning, markup=False, highlight=False, soft_wrap=True)
     searcher = load_searcher(index_dir, str(checkpoint) if checkpoint else None, parser)
     err.print(f"serving {searcher.index.index.ntotal} images on http://{host}:{port}/")
     if workers == 1:
-        uvicorn.run(create_app(searcher, limit), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(searcher, limit, hosts), host=host, port=port, log_level="warning")
         return
     os.environ.update({f"{ENV_PREFIX}INDEX": str(index_dir), f"{ENV_PREFIX}MAX_UPLOAD_BYTES": str(limit),
+                       f"{ENV_PREFIX}ALLOWED_HOSTS": ",".join(hosts),
                        **({f"{ENV_PREFIX}CHECKPOINT": str(checkpoint)} if checkpoint else {}),
                        **({f"{ENV_PREFIX}PARSER": parser} if parser else {})})  # fmt: skip
     uvicorn.run("ccreid.retrieval.server:app_from_env", factory=True, host=host, port=port,

@@ -1,9 +1,22 @@
 """A FAISS index of gallery features with its metadata and the model's fingerprint.
 
-Layout of an index folder: ``index.faiss`` (inner product on L2-normalised features, i.e.
-cosine similarity), ``meta.csv`` (path, pid, camid, clothes; -1 when unknown) and
-``info.json`` (feature dim, index kind, checkpoint path and fingerprint). Every file is
-replaced atomically, so an interrupted ``add`` leaves the previous index usable.
+Layout of an index folder: ``info.json`` (feature dim, index kind, checkpoint path and
+fingerprint, size, and the current ``generation``), and that generation's two files: the
+FAISS index (inner product on L2-normalised features, i.e. cosine similarity) and
+``meta.csv`` (path, pid, camid, clothes; -1 when unknown). Generation 0 (a fresh ``index
+build``) uses the plain names ``index.faiss`` / ``meta.csv``, generation g > 0 uses
+``index.<g>.faiss`` / ``meta.<g>.csv``; folders written before generations existed have no
+``generation`` key and are generation 0.
+
+Why generations: a save writes the next generation's files, then switches ``info.json`` to
+it in one atomic rename, and only then removes older generations. A save that fails or is
+killed at any point (disk full, a signal) leaves ``info.json`` naming the previous,
+complete generation, so the previous index stays usable. A reader that loses a race with
+that clean-up reads ``info.json`` again.
+
+Writers hold :func:`index_lock` (``.ccreid.lock`` in the folder, see
+:class:`ccreid.fileio.FolderLock`) around "load, append, save", so two ``index add`` runs
+never lose each other's rows; :meth:`GalleryIndex.save` assumes its caller holds it.
 """
 
 from __future__ import annotations
@@ -12,6 +25,8 @@ import csv
 import hashlib
 import io
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,12 +34,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ccreid.errors import CCReIDError, InputError, require
-from ccreid.fileio import atomic_write, atomic_write_text, ensure_writable
+from ccreid.fileio import FolderLock, atomic_write, atomic_write_text, ensure_writable
 
 if TYPE_CHECKING:
     import faiss
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
+LOCK_WAIT_S = 120.0  # a writer holds the lock only to re-read, append and save
+# Files of some generation, and the temp files of an interrupted atomic write of one.
+_GENERATION_FILE = re.compile(r"^(index(\.(\d+))?\.faiss|meta(\.(\d+))?\.csv)$")
+_TEMP_FILE = re.compile(r"^\.(index(\.\d+)?\.faiss|meta(\.\d+)?\.csv|info\.json)\..+\.tmp$")
 
 
 def _faiss():
@@ -181,39 +200,129 @@ class GalleryIndex:
         ]
 
     def save(self, folder: Path) -> None:
+        """Write the next generation, then switch ``info.json`` to it (the one step that
+        makes it current), then remove older generations. The caller holds
+        :func:`index_lock`."""
+        folder = Path(folder)
         ensure_writable(folder)
-        atomic_write(folder / "index.faiss", lambda tmp: _faiss().write_index(self.index, str(tmp)))
+        gen = next_generation(folder)
+        faiss_name, meta_name = generation_files(gen)
+        info = {**self.info, "size": len(self.rows), "generation": gen}
+        try:
+            atomic_write(folder / faiss_name, lambda t: _faiss().write_index(self.index, str(t)))
+            atomic_write_text(folder / meta_name, self._meta_text())
+            atomic_write_text(folder / "info.json", json.dumps(info, indent=1))
+        except BaseException:
+            if current_generation(folder) != gen:  # never switched: the previous one stays
+                for name in (faiss_name, meta_name):
+                    (folder / name).unlink(missing_ok=True)
+            raise
+        self.info = info
+        remove_stale_files(folder, gen)
+
+    def _meta_text(self) -> str:
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=["path", "pid", "camid", "clothes"])
         writer.writeheader()
         writer.writerows(self.rows)
-        atomic_write_text(folder / "meta.csv", buf.getvalue())
-        atomic_write_text(
-            folder / "info.json", json.dumps({**self.info, "size": len(self.rows)}, indent=1)
-        )
+        return buf.getvalue()
 
     @classmethod
     def load(cls, folder: Path) -> GalleryIndex:
         """Read an index folder; every way it can be broken is named with its file."""
-        for name in ("index.faiss", "meta.csv", "info.json"):
-            if not (folder / name).is_file():
-                raise RetrievalIndexError(f"{folder} is not an index folder: {name} is missing")
-        info = _read_info(folder / "info.json")
-        rows = _read_meta(folder / "meta.csv")
+        folder = Path(folder)
+        for _ in range(3):  # a writer may switch generations and remove ours mid-read
+            info = _read_info(_required(folder, "info.json"))
+            try:
+                return cls._load_generation(folder, info)
+            except _MissingFile:
+                if current_generation(folder) == info.get("generation", 0):
+                    raise
+        raise RetrievalIndexError(f"{folder} kept changing while being read: try again")
+
+    @classmethod
+    def _load_generation(cls, folder: Path, info: dict) -> GalleryIndex:
+        faiss_name, meta_name = generation_files(info.get("generation", 0))
+        faiss_path, meta_path = _required(folder, faiss_name), _required(folder, meta_name)
+        rows = _read_meta(meta_path)
         try:
-            index = _faiss().read_index(str(folder / "index.faiss"))
+            index = _faiss().read_index(str(faiss_path))
         except RuntimeError as exc:
+            _required(folder, faiss_name)  # removed since the check: not a broken file
             why = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-            raise RetrievalIndexError(
-                f"{folder / 'index.faiss'} is not a FAISS index ({why})"
-            ) from None
+            raise RetrievalIndexError(f"{faiss_path} is not a FAISS index ({why})") from None
         if index.ntotal != len(rows):
             raise RetrievalIndexError(
-                f"{folder}: index holds {index.ntotal} vectors but meta.csv {len(rows)} rows"
+                f"{folder}: {faiss_name} holds {index.ntotal} vectors but {meta_name} "
+                f"{len(rows)} rows"
             )
         if info["kind"] == "ivf":
             _faiss().extract_index_ivf(index).nprobe = int(info.get("nprobe", 1))
         return cls(index, rows, info)
+
+
+class _MissingFile(RetrievalIndexError):
+    """A file of the index folder is missing (a reader retries once the writer switched)."""
+
+
+def _required(folder: Path, name: str) -> Path:
+    if not (folder / name).is_file():
+        raise _MissingFile(f"{folder} is not an index folder: {name} is missing")
+    return folder / name
+
+
+def generation_files(gen: int) -> tuple[str, str]:
+    """The FAISS and metadata file names of generation ``gen`` (0: the plain names)."""
+    return ("index.faiss", "meta.csv") if gen == 0 else (f"index.{gen}.faiss", f"meta.{gen}.csv")
+
+
+def current_generation(folder: Path) -> int | None:
+    """The generation ``info.json`` names, or None when it is missing or unreadable."""
+    try:
+        info = json.loads((Path(folder) / "info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info.get("generation", 0) if isinstance(info, dict) else None
+
+
+def _generations_on_disk(folder: Path) -> set[int]:
+    if not Path(folder).is_dir():
+        return set()
+    found = (_GENERATION_FILE.match(p.name) for p in Path(folder).iterdir())
+    return {int(m.group(3) or m.group(5) or 0) for m in found if m}
+
+
+def next_generation(folder: Path) -> int:
+    """One past every generation named or present (0 in a folder without index files), so
+    a save never writes over a file the current ``info.json`` may name."""
+    taken = _generations_on_disk(folder)
+    current = current_generation(folder)
+    if isinstance(current, int):
+        taken.add(current)
+    return max(taken) + 1 if taken else 0
+
+
+def remove_stale_files(folder: Path, keep: int) -> None:
+    """Remove every generation but ``keep`` and temp files of interrupted saves (the
+    caller holds the lock, so no other writer owns them)."""
+    current = set(generation_files(keep))
+    for path in Path(folder).iterdir():
+        stale = _GENERATION_FILE.match(path.name) and path.name not in current
+        if stale or _TEMP_FILE.match(path.name):
+            path.unlink(missing_ok=True)
+
+
+def is_index_folder(folder: Path) -> bool:
+    """Holds an index, or files of one (a build that was interrupted)."""
+    folder = Path(folder)
+    return (folder / "info.json").is_file() or bool(_generations_on_disk(folder))
+
+
+def index_lock(folder: Path, on_wait: Callable[[str], None] | None = None) -> FolderLock:
+    """The lock every writer of an index folder holds; a second writer waits up to
+    :data:`LOCK_WAIT_S` for it, then is refused with the holder's pid and command."""
+    return FolderLock(folder, hint="try again when it has finished", wait=LOCK_WAIT_S,
+                      on_wait=on_wait)  # fmt: skip
 
 
 INFO_KEYS = ("dim", "kind", "checkpoint", "fingerprint")
@@ -229,6 +338,9 @@ def _read_info(path: Path) -> dict:
     missing = [k for k in INFO_KEYS if k not in info]
     if missing:
         raise RetrievalIndexError(f"{path} lacks the key(s) {', '.join(missing)}")
+    gen = info.get("generation", 0)
+    if not isinstance(gen, int) or isinstance(gen, bool) or gen < 0:
+        raise RetrievalIndexError(f"{path}: generation must be an integer >= 0, found {gen!r}")
     return info
 
 

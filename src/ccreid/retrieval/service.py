@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from ccreid.engine.builders import inference_options
 from ccreid.engine.experiment import load_trained_model
 from ccreid.engine.inference import extract_features
 from ccreid.errors import InputError
-from ccreid.fileio import ensure_writable
+from ccreid.fileio import LOCK_NAME, RunFolderError, ensure_writable, refuse_nested_folders
 from ccreid.imagefiles import list_images
 from ccreid.retrieval.index import (
     INDEX_KINDS,
@@ -22,9 +24,12 @@ from ccreid.retrieval.index import (
     Hit,
     RetrievalIndexError,
     fingerprint,
+    index_lock,
+    is_index_folder,
     stored_path,
 )
 
+WaitHook = Callable[[str], None] | None  # told once when a writer waits for the index lock
 _LEADING_ID = re.compile(r"^(\d+)[-_]")
 
 
@@ -49,6 +54,7 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
         raise DatasetError(f"no images found in {', '.join(map(str, paths))}")
     samples = []
     for f in files:
+        _require_text_name(f)
         mask = None
         if mask_root is not None:
             rel = (
@@ -59,6 +65,17 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
                 raise DatasetError(f"mask {mask} for image {f} is missing")
         samples.append(Sample(str(f), pid_from_name(f.name), -1, -1, str(mask) if mask else None))
     return samples
+
+
+def _require_text_name(path: Path) -> None:
+    """Image decoding, meta.csv and JSON need file names that are text: a name with bytes
+    that are not UTF-8 (which Python keeps as lone surrogates) is refused by name."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DatasetError(
+            f"image file name {os.fsencode(path)!r} is not valid UTF-8: rename the file"
+        ) from None
 
 
 def embed(checkpoint: Path, samples: list[Sample], mask_source: str | None = None) -> np.ndarray:
@@ -78,27 +95,63 @@ def _rows(samples: list[Sample], root: str) -> list[dict]:
 
 
 def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | None = None,
-                kind: str = "flat", recall: float = 0.95,
-                mask_source: str | None = None) -> GalleryIndex:  # fmt: skip
+                kind: str = "flat", recall: float = 0.95, mask_source: str | None = None, *,
+                overwrite: bool = False, on_wait: WaitHook = None) -> GalleryIndex:  # fmt: skip
     """Embed a gallery folder into an index folder. IVF indexes get the nprobe that reaches
     ``recall`` (recall@10 against exact search, stored in info.json). ``mask_source``
     (default: the checkpoint's) is stored, so that added images and queries are embedded
-    the same way."""
+    the same way. ``out`` is checked before the model is read and created only once the
+    index is ready: a refused or failed build leaves nothing behind."""
     if kind not in INDEX_KINDS:
         raise InputError(f"unknown index kind {kind!r}; expected one of {', '.join(INDEX_KINDS)}")
     if not 0 < recall <= 1:
         raise InputError(f"--recall must be in (0, 1], got {recall}")
     if not gallery.is_dir():
         raise InputError(f"gallery {gallery} must be a folder of images")
-    ensure_writable(out)
+    check_index_out(out, gallery, overwrite)
     samples = image_samples([gallery], mask_root, gallery)
     feats = embed(checkpoint, samples, mask_source)
     info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint),
             "gallery_root": str(gallery.resolve()), "mask_source": mask_source}  # fmt: skip
     index = GalleryIndex.create(feats, _rows(samples, info["gallery_root"]), info, kind)
     index.tune_nprobe(recall)
-    index.save(out)
+    _save_new(index, out, gallery, overwrite, on_wait)
     return index
+
+
+def check_index_out(out: Path, gallery: Path, overwrite: bool) -> None:
+    """``index build --out``: a new or empty folder, or (with ``overwrite``) an index;
+    never the gallery folder itself, a folder inside it or around it."""
+    refuse_nested_folders(gallery, out, "the index", "data/gallery.idx")
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {out} is a file: give a folder for the index")
+    if is_index_folder(out):
+        if not overwrite:
+            raise RunFolderError(
+                f"{out} already holds an index: pass --overwrite to replace it, use "
+                "`ccreid index add` to extend it, or choose another --out"
+            )
+    elif out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
+        raise RunFolderError(
+            f"{out} is not empty and holds no index: choose a new or empty folder for --out"
+        )
+    ensure_writable(out, create=False)
+
+
+def _save_new(index: GalleryIndex, out: Path, gallery: Path, overwrite: bool,
+              on_wait: WaitHook) -> None:  # fmt: skip
+    """Save under the lock, checking ``out`` again (another build may have written it
+    meanwhile); a folder this call created goes again if the save fails."""
+    created = not out.exists()
+    try:
+        ensure_writable(out)
+        with index_lock(out, on_wait):
+            check_index_out(out, gallery, overwrite)
+            index.save(out)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def _check_model(index: GalleryIndex, checkpoint: Path) -> None:
@@ -114,19 +167,36 @@ def _check_model(index: GalleryIndex, checkpoint: Path) -> None:
 
 
 def add_to_index(index_dir: Path, images: list[Path], checkpoint: Path | None = None,
-                 mask_root: Path | None = None) -> tuple[GalleryIndex, int]:  # fmt: skip
+                 mask_root: Path | None = None,
+                 on_wait: WaitHook = None) -> tuple[GalleryIndex, int]:  # fmt: skip
     """Append images (already indexed files are skipped); returns the index and the number
-    skipped."""
+    skipped. Images are embedded first; then, under the index's lock, the index is read
+    again and extended, so a concurrent ``add`` is never overwritten."""
     index = GalleryIndex.load(index_dir)
     checkpoint = checkpoint or Path(index.info["checkpoint"])
     _check_model(index, checkpoint)
     samples = image_samples(images, mask_root, images[0] if images[0].is_dir() else None)
     known = {r["path"] for r in index.rows}
     fresh = [s for s in samples if index.relative(s.path) not in known]
-    if fresh:
-        index.add(embed(checkpoint, fresh, index.info.get("mask_source")), _rows(fresh, index.root))
-        index.save(index_dir)
-    return index, len(samples) - len(fresh)
+    if not fresh:
+        return index, len(samples)
+    feats = embed(checkpoint, fresh, index.info.get("mask_source"))
+    with index_lock(index_dir, on_wait):
+        current = GalleryIndex.load(index_dir)  # what other writers saved meanwhile
+        if _model_of(current) != _model_of(index):
+            raise RetrievalIndexError(
+                f"{index_dir} was rebuilt with another model while these images were being "
+                "embedded: run `ccreid index add` again"
+            )
+        skipped = current.add(feats, _rows(fresh, current.root))
+        if skipped < len(fresh):
+            current.save(index_dir)
+    return current, len(samples) - len(fresh) + skipped
+
+
+def _model_of(index: GalleryIndex) -> tuple:
+    """What decides how images are embedded for an index."""
+    return index.info["fingerprint"], index.info.get("mask_source"), index.info["dim"]
 
 
 def search(index_dir: Path, queries: list[Path], top_k: int = 10, checkpoint: Path | None = None,
