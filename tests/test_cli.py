@@ -124,3 +124,61 @@ def test_unwritable_output_folder_is_reported(tiny_synthetic: Path, tmp_path: Pa
         *tiny_overrides(tiny_synthetic, blocker),
     )
     assert res.returncode == 1 and "cannot write to output folder" in res.stderr
+
+
+WEIRD = "'we[ird] [bold]x[/bold] \"q\"'"  # brackets, a rich tag, quotes at both ends
+
+
+def test_messages_print_verbatim_through_the_console_script(tmp_path: Path) -> None:
+    """Rich markup used to eat "[...]" and the printer stripped quotes at the ends."""
+    run = tmp_path / WEIRD  # "[/bold]" holds a "/": a folder inside a folder
+    run.mkdir(parents=True)
+    res = ccreid("compare", WEIRD, cwd=tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    expected = f"error: {WEIRD} is not a finished run of `ccreid train` (config.yaml is missing)\n"
+    assert res.stderr == expected
+
+
+def test_a_missing_extra_names_it_whole(tmp_path: Path) -> None:
+    """A base install without transformers: the hint keeps its "[parse]" and last quote."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['transformers'] = None\n"  # import transformers -> ImportError
+        "from ccreid import cli\n"
+        "sys.argv = ['ccreid', 'parse', sys.argv[1], '--out', sys.argv[2]]\n"
+        "cli.main()\n"
+    )
+    images, out = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    res = subprocess.run([sys.executable, "-c", code, str(images), str(out)],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.rstrip().endswith(
+        "needs the 'transformers' package: pip install 'ccreid[parse]'"
+    )
+    assert not out.exists()
+
+
+def test_search_prints_query_and_gallery_paths_verbatim(
+    cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    gallery, masks = tmp_path / "g[allery]", tmp_path / "[bold]m[/bold]"
+    gallery.mkdir()
+    masks.mkdir(parents=True)
+    source = tiny_synthetic / "VC-Clothes" / "gallery"
+    for i, p in enumerate(sorted(source.glob("*.jpg"))[:3]):
+        name = f"we[ird]{i} [red]'.jpg"
+        shutil.copy(p, gallery / name)
+        mask = tiny_synthetic / "masks" / "VC-Clothes" / "gallery" / p.with_suffix(".png").name
+        shutil.copy(mask, masks / Path(name).with_suffix(".png"))
+    cli("index", "build", tiny_checkpoint, gallery, "--out", tmp_path / "idx", "--mask-root",
+        masks, expect=0)  # fmt: skip
+    query = gallery / "we[ird]0 [red]'.jpg"
+    res = cli("search", tmp_path / "idx", query, "--mask-root", masks, "--top-k", "3", expect=0)
+    lines = res.out.splitlines()
+    assert lines[0] == str(query)
+    assert lines[1].startswith("    1  ") and lines[1].endswith(str(query))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,92 @@ def test_a_config_file_of_an_older_version_is_refused(tmp_path: Path) -> None:
     old.write_text("version: 0\ndata:\n  mask_root: m\n")
     with pytest.raises(ConfigError, match=r"config version 0, this ccreid reads version 1"):
         load_config(old)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.seed=-1", "train.seed"),  # numpy's seeding refuses negatives
+        ("train.seed=4294967296", "train.seed"),  # ...and seeds of 2**32 or more
+        ("train.weight_decay=nan", "train.weight_decay"),  # failed after the model was built
+        ("train.weight_decay=inf", "train.weight_decay"),
+        ("data.pad=3000", "data.pad"),  # +125 MiB per sample, a crop of blank canvas
+        ("data.pad=65", "data.pad"),  # more than half of 128 (the default width)
+    ],
+)
+def test_seeds_non_finite_floats_and_huge_pads_name_the_key(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"\n  {re.escape(key)} must be"):
+        load_config(None, ["data.mask_root=m", override])
+
+
+def test_every_float_setting_must_be_finite() -> None:
+    """Each float key, nan: the check walks the schema, so a key added later is covered."""
+    from dataclasses import fields
+
+    from ccreid.config import ExperimentConfig
+
+    cfg = ExperimentConfig()
+    float_keys = [f"{s}.{f.name}" for s in ("data", "model", "loss", "train", "eval")
+                  for f in fields(getattr(cfg, s))
+                  if isinstance(getattr(getattr(cfg, s), f.name), float)]  # fmt: skip
+    assert len(float_keys) >= 9  # weight_decay, lr, gamma, margin, smoothing, weights, p...
+    for key in float_keys:
+        with pytest.raises(ConfigError, match=re.escape(key) + " must be a finite"):
+            load_config(None, ["data.mask_root=m", f"{key}=nan"])
+
+
+def test_the_papers_and_the_demos_pads_are_accepted() -> None:
+    assert load_config(None, ["data.mask_root=m"]).data.pad == 10  # 256x128
+    load_config(None, ["data.mask_root=m", "data.height=128", "data.width=64", "data.pad=4"])
+    load_config(None, ["data.mask_root=m", "data.pad=64"])  # half of 128: the bound itself
+
+
+def _tiny_run(root: Path, out: Path, **extra: object) -> Path:
+    run_training(load_config(None, tiny_overrides(root, out, **extra)))
+    return out / "tiny"
+
+
+def test_resume_refuses_a_changed_config_and_leaves_the_run_untouched(
+    tiny_synthetic: Path, tmp_path: Path
+) -> None:
+    run = _tiny_run(tiny_synthetic, tmp_path)
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    changed = {"data.height": 128, "train.cre": "false", "train.lr": 0.5}
+    cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **changed))
+    with pytest.raises(ConfigError) as exc:
+        run_training(cfg, resume=True)
+    message = str(exc.value)
+    for line in ("data.height: 64 -> 128", "train.cre: True -> False", "train.lr: 0.0003 -> 0.5"):
+        assert f"\n  {line}" in message
+    assert "--overwrite" in message and "name=" in message
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files  # byte-identical
+
+
+def test_resume_accepts_a_longer_schedule_and_records_it(
+    tiny_synthetic: Path, tmp_path: Path
+) -> None:
+    from ccreid.config.loading import read_run_config
+    from ccreid.engine.checkpoint import load_checkpoint
+
+    run = _tiny_run(tiny_synthetic, tmp_path)
+    longer = load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **{"train.epochs": 2}))
+    run_training(longer, resume=True)
+    assert load_checkpoint(run / "checkpoints/last.safetensors").meta["epoch"] == 2
+    assert read_run_config(run / "config.yaml").train.epochs == 2  # config.yaml follows
+    before = (run / "config.yaml").read_bytes()
+    shorter = load_config(None, tiny_overrides(tiny_synthetic, tmp_path))  # train.epochs=1
+    with pytest.raises(ConfigError, match=r"train\.epochs=1: .* already holds 2 epochs"):
+        run_training(shorter, resume=True)
+    assert (run / "config.yaml").read_bytes() == before
+
+
+def test_resume_without_a_run_is_refused_before_any_work(
+    tiny_synthetic: Path, tmp_path: Path
+) -> None:
+    from ccreid.engine.checkpoint import CheckpointError
+
+    cfg = load_config(
+        None, tiny_overrides(tiny_synthetic, tmp_path, **{"data.root": tmp_path / "no"})
+    )
+    with pytest.raises(CheckpointError, match=r"cannot resume: .*config\.yaml does not exist"):
+        run_training(cfg, resume=True)  # the data root is never read

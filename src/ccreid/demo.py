@@ -13,12 +13,14 @@ import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from ccreid.config import ExperimentConfig, apply_overrides, load_config
 from ccreid.data import ReIDData, load_dataset
 from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
 from ccreid.engine import load_trained_model, run_evaluation, run_training
 from ccreid.engine.builders import inference_options
+from ccreid.engine.experiment import read_metrics, read_results
 from ccreid.engine.precision import describe_cpu
 from ccreid.engine.probes import mask_head_iou_on
 from ccreid.errors import InputError
@@ -113,7 +115,7 @@ def run_demo(
     second time with its own predicted masks (``predicted_masks.json`` in its folder).
     ``video``: the synthetic set's tracklets are short videos (CCVID layout), trained as
     clips with temporal average pooling and evaluated tracklet against tracklet."""
-    console = console or Console()
+    console = console or Console(markup=False, highlight=False)
     chosen = _chosen_variants(variants)
     out = Path(out)
     ensure_writable(out)
@@ -168,7 +170,8 @@ def run_demo(
     )  # fmt: skip
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     _print_table(console, summary)
-    console.print(f"report: {page} and {md}  ({(time.perf_counter() - start) / 60:.1f} min in all)")
+    minutes = (time.perf_counter() - start) / 60
+    console.print(Text(f"report: {page} and {md}  ({minutes:.1f} min in all)"))  # paths verbatim
     return page
 
 
@@ -206,8 +209,7 @@ def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
     for name in next(iter(by_seed.values())):
         per_seed = {}
         for s, runs in by_seed.items():
-            res = json.loads((runs[name] / "results.json").read_text())
-            metrics = json.loads((runs[name] / "metrics.json").read_text())
+            res, metrics = read_results(runs[name]), read_metrics(runs[name])
             row = {f"{k}/{m}": res[k][m] for k in SETTINGS if k in res for m in ("top1", "mAP")}
             row.update({k: v for k, v in metrics[-1].items() if k.startswith("bsga/")})
             predicted = runs[name] / "predicted_masks.json"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.text import Text
 
 from ccreid.cli import datasets, experiments, retrieval  # noqa: F401  (registers the commands)
 from ccreid.cli.app import STATE, app, err
@@ -46,22 +47,24 @@ def main() -> None:
     except (CCReIDError, OSError) as exc:
         if STATE["debug"]:
             raise
-        err.print(f"[red]error:[/red] {_message(exc)}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), " ", _message(exc)))
         sys.exit(1)
     except Exception:  # noqa: BLE001 - a bug: keep the traceback, ask for a report
         traceback.print_exc()
-        err.print(
-            "[red]This is a bug in ccreid, not a problem with your input.[/red] Please report it "
-            "with the command you ran and the traceback above.", highlight=False, soft_wrap=True,
-        )  # fmt: skip
+        err.print(Text.assemble(
+            ("This is a bug in ccreid, not a problem with your input.", "red"),
+            " Please report it with the command you ran and the traceback above.",
+        ))  # fmt: skip
         sys.exit(1)
 
 
 def _message(exc: BaseException) -> str:
-    """The error as the user should read it: OS errors name the file first."""
+    """The error as the user should read it, verbatim: OS errors name the file first; a
+    KeyError's message loses only the quotes its repr adds."""
     if isinstance(exc, OSError) and exc.filename and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
-    text = str(exc).strip("'\"")
+    one_key = isinstance(exc, KeyError) and len(exc.args) == 1
+    text = str(exc.args[0]) if one_key else str(exc)
     if "Original Traceback" in text:  # re-raised from a DataLoader worker: its own message
         last = text.strip().splitlines()[-1]
         text = last.split(": ", 1)[1] if ": " in last else last

@@ -18,8 +18,11 @@ index_app = typer.Typer(help="Build and extend a FAISS gallery index.", no_args_
 app.add_typer(index_app, name="index")
 export_app = typer.Typer(help="Export a trained model.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
-console = Console()
-err = Console(stderr=True)
+# Messages carry paths, names and hints that may hold "[...]": these consoles never read
+# markup or highlight, and never re-wrap a line, so every message prints verbatim. Style
+# goes through ``style=`` or rich Text, never through "[red]...[/red]" in a string.
+console = Console(markup=False, highlight=False, soft_wrap=True)
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)
 STATE = {"debug": False}
 
 Overrides = Annotated[

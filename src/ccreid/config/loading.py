@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import fields
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -56,19 +58,41 @@ def _read_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, Dic
         raise ConfigError(f"config file {path} does not exist")
     if path.resolve() in seen:
         raise ConfigError(f"config {path} includes itself through 'base'")
-    try:
-        node = OmegaConf.load(path)
-    except Exception as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(node, DictConfig):
-        raise ConfigError(f"{path}: a config must be a mapping of sections (data:, model:, ...), "
-                          f"found a {type(node).__name__.removesuffix('Config').lower()}")  # fmt: skip
-    migrate(node)
+    node = _read_node(path)
     chain: list[tuple[Path, DictConfig]] = []
     base = node.pop("base", None)
     if base is not None:
         chain = _read_chain((path.parent / str(base)), (*seen, path.resolve()))
     return [*chain, (path, node)]
+
+
+def _read_node(path: Path) -> DictConfig:
+    """One YAML file as a mapping of sections, old keys migrated; errors name the file."""
+    try:
+        node = OmegaConf.load(path)
+    except Exception as exc:
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(node, DictConfig):
+        raise ConfigError(f"{path}: a config must be a mapping of sections (data:, model:, ...), "
+                          f"found a {type(node).__name__.removesuffix('Config').lower()}")  # fmt: skip
+    return migrate(node)
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML parser's error on one line: what is wrong and where (its own text repeats
+    the file's name over several lines)."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        return " ".join(str(exc).split())
+    context = f" ({exc.context})" if getattr(exc, "context", None) else ""
+    return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}{context}"
+
+
+def _merge(cfg: DictConfig, node: DictConfig, src: Path | str) -> DictConfig:
+    try:
+        return OmegaConf.merge(cfg, node)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"{src}: {_describe(exc)}") from None
 
 
 def _describe(exc: OmegaConfBaseException) -> str:
@@ -82,10 +106,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     cfg = OmegaConf.structured(ExperimentConfig)
     sources = _read_chain(resolve_config(path)) if path is not None else []
     for src, node in sources:
-        try:
-            cfg = OmegaConf.merge(cfg, node)
-        except OmegaConfBaseException as exc:
-            raise ConfigError(f"{src}: {_describe(exc)}") from None
+        cfg = _merge(cfg, node, src)
     return _finish(_with_overrides(cfg, overrides), str(path or "config"))
 
 
@@ -106,87 +127,178 @@ def _with_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
 
 def _finish(cfg: DictConfig, where: str) -> ExperimentConfig:
     """The typed, validated config; ``where`` names the source in errors."""
-    try:
-        obj: ExperimentConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    except OmegaConfBaseException as exc:  # e.g. an interpolation ${...} that does not resolve
-        raise ConfigError(f"{where}: {_describe(exc)}") from None
+    obj = _typed(cfg, where)
     validate(obj)
     return obj
 
 
+def _typed(cfg: DictConfig, where: str) -> ExperimentConfig:
+    try:
+        return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:  # e.g. an interpolation ${...} that does not resolve
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+
+
+def read_run_config(path: str | Path) -> ExperimentConfig:
+    """The ``config.yaml`` that ``ccreid train`` wrote into a run folder, validated.
+
+    A missing, broken, partial (``ccreid train`` writes every section) or invalid file is
+    one ConfigError naming it, never a run read with silently defaulted settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist: {path.parent} is not a run folder of "
+                          "`ccreid train`")  # fmt: skip
+    node = _read_node(path)
+    missing = [s for s in SECTIONS if s not in node]
+    if missing:
+        raise ConfigError(f"{path}: no {', '.join(missing)} section: not a whole config "
+                          "written by `ccreid train` (truncated or edited?)")  # fmt: skip
+    cfg = _typed(_merge(OmegaConf.structured(ExperimentConfig), node, path), str(path))
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError(f"{path}: invalid config: {'; '.join(problems)}")
+    return cfg
+
+
+_UNSET = "<unset>"
+
+
+def config_changes(old: ExperimentConfig, new: ExperimentConfig) -> dict[str, tuple[Any, Any]]:
+    """Dotted keys whose values differ between two configs, as (old, new), in schema order."""
+    a, b = _flatten(old), _flatten(new)
+    return {
+        key: (a.get(key, _UNSET), b.get(key, _UNSET))
+        for key in dict.fromkeys([*a, *b])
+        if a.get(key, _UNSET) != b.get(key, _UNSET)
+    }
+
+
+def _flatten(cfg: ExperimentConfig) -> dict[str, Any]:
+    def walk(node: Any, prefix: str) -> dict[str, Any]:
+        if not isinstance(node, dict) or (prefix and not node):
+            return {prefix.removesuffix("."): node}
+        return {
+            k: v for key, value in node.items() for k, v in walk(value, f"{prefix}{key}.").items()
+        }
+
+    return walk(OmegaConf.to_container(OmegaConf.structured(cfg)), "")
+
+
+SECTIONS = ("data", "model", "loss", "train", "eval")
+SEED_LIMIT = 2**32  # numpy's legacy seeding (np.random.seed) takes 0 <= seed < 2**32
+
+
 def validate(cfg: ExperimentConfig) -> None:
-    """Values the schema's types cannot rule out."""
-    problems = []
+    """Values the schema's types cannot rule out, all listed at once."""
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def config_problems(cfg: ExperimentConfig) -> list[str]:
+    """What :func:`validate` refuses, one line per problem, each naming its key."""
+    problems = _nonfinite_problems(cfg)
+    if not problems:  # the range checks compare numbers: nan would slip through them
+        problems = _range_problems(cfg) + _batch_problems(cfg) + _choice_problems(cfg)
     if cfg.version != CONFIG_VERSION:
-        problems.append(
-            f"version: config version {cfg.version}, this ccreid reads version {CONFIG_VERSION}"
+        problems.insert(
+            0, f"version: config version {cfg.version}, this ccreid reads version {CONFIG_VERSION}"
         )
-    t, d = cfg.train, cfg.data
-    if not (math.isfinite(t.lr) and t.lr > 0):
-        problems.append(f"train.lr must be a finite number > 0, got {t.lr}")
+    return problems
+
+
+def _nonfinite_problems(cfg: ExperimentConfig) -> list[str]:
+    """Every float setting of every section must be finite: a nan weight decay or margin
+    passes a ``>= 0`` test and only fails in the middle of training."""
+    problems = []
+    for section in SECTIONS:
+        values = getattr(cfg, section)
+        for f in fields(values):
+            value = getattr(values, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{section}.{f.name} must be a finite number, got {value}")
+    return problems
+
+
+def _range_problems(cfg: ExperimentConfig) -> list[str]:
+    """Numbers out of range, each named by its key."""
+    t, d, loss = cfg.train, cfg.data, cfg.loss
+    # data.pad: the random crop's offset moves up to 2 * pad, so with pad <= half the
+    # smaller side a crop keeps at least half of the person in each direction; larger pads
+    # only crop blank canvas (and cost memory per sample). The paper's pad 10 at 256x128
+    # and the demo's 4 at 128x64 are far inside.
+    max_pad = min(d.height, d.width) // 2
     checks = [  # (holds, key, requirement, value)
+        (t.lr > 0, "train.lr", "a finite number > 0", t.lr),
+        (t.weight_decay >= 0, "train.weight_decay", ">= 0", t.weight_decay),
+        (t.epochs >= 1, "train.epochs", ">= 1", t.epochs),
+        (t.eval_every >= 1, "train.eval_every", ">= 1", t.eval_every),
+        (0 <= t.seed < SEED_LIMIT, "train.seed", f"an integer from 0 to {SEED_LIMIT - 1}", t.seed),
         (t.step_size >= 1, "train.step_size", ">= 1", t.step_size),
-        (math.isfinite(t.gamma) and 0 < t.gamma <= 1, "train.gamma", "in (0, 1]", t.gamma),
+        (0 < t.gamma <= 1, "train.gamma", "in (0, 1]", t.gamma),
         (t.warmup_epochs >= 0, "train.warmup_epochs", ">= 0", t.warmup_epochs),
         (t.max_steps_per_epoch is None or t.max_steps_per_epoch >= 1,
          "train.max_steps_per_epoch", ">= 1 (or null for whole epochs)", t.max_steps_per_epoch),
-        (math.isfinite(cfg.loss.weight) and cfg.loss.weight >= 0, "loss.weight", ">= 0", cfg.loss.weight),
-        (0 <= cfg.loss.label_smoothing < 1, "loss.label_smoothing", "in [0, 1)",
-         cfg.loss.label_smoothing),
-        (d.pad >= 0, "data.pad", ">= 0", d.pad),
+        (loss.weight >= 0, "loss.weight", ">= 0", loss.weight),
+        (0 <= loss.label_smoothing < 1, "loss.label_smoothing", "in [0, 1)", loss.label_smoothing),
+        (loss.margin >= 0, "loss.margin", ">= 0", loss.margin),
+        (loss.mask_weight >= 0, "loss.mask_weight", ">= 0", loss.mask_weight),
+        (0 <= d.pad <= max_pad, "data.pad",
+         f"in [0, {max_pad}] (half the smaller side of {d.height}x{d.width})", d.pad),
         (0 <= d.random_erasing <= 1, "data.random_erasing", "a probability in [0, 1]", d.random_erasing),
         (0 <= d.flip <= 1, "data.flip", "a probability in [0, 1]", d.flip),
         (d.workers >= 0, "data.workers", ">= 0", d.workers),
         (max(d.height, d.width) <= MAX_SIDE, "data.height/width", f"<= {MAX_SIDE}",
          f"{d.height}x{d.width}"),
-        (cfg.eval.batch_size >= 1, "eval.batch_size", ">= 1", cfg.eval.batch_size),
+        (min(d.height, d.width) >= 32, "data.height/width", ">= 32", f"{d.height}x{d.width}"),
+        (d.val_ids >= 0, "data.val_ids", ">= 0", d.val_ids),
         (d.seq_len >= 1, "data.seq_len", ">= 1", d.seq_len),
         (d.stride >= 1, "data.stride", ">= 1", d.stride),
+        (cfg.eval.batch_size >= 1, "eval.batch_size", ">= 1", cfg.eval.batch_size),
     ]  # fmt: skip
-    problems += [f"{key} must be {need}, got {value}" for ok, key, need, value in checks if not ok]
-    if t.epochs < 1:
-        problems.append(f"train.epochs must be >= 1, got {t.epochs}")
-    if t.weight_decay < 0:
-        problems.append(f"train.weight_decay must be >= 0, got {t.weight_decay}")
-    if t.eval_every < 1:
-        problems.append(f"train.eval_every must be >= 1, got {t.eval_every}")
+    return [f"{key} must be {need}, got {value}" for ok, key, need, value in checks if not ok]
+
+
+def _batch_problems(cfg: ExperimentConfig) -> list[str]:
+    """P x K batches: triplets need two identities of two images each."""
+    d = cfg.data
+    problems = []
     if d.num_identities < 2 or d.num_instances < 2:
         problems.append("data.num_identities and data.num_instances must be >= 2 for triplets")
-    if d.batch_size is not None and (d.batch_size < 1 or d.batch_size % d.num_instances):
+    if d.batch_size is None or d.num_instances < 2:  # nothing to divide by
+        return problems
+    if d.batch_size < 1 or d.batch_size % d.num_instances:
         problems.append(
             f"data.batch_size ({d.batch_size}) must be a positive multiple of "
             f"data.num_instances ({d.num_instances})"
         )
-    elif d.batch_size is not None and d.batch_size // d.num_instances < 2:
+    elif d.batch_size // d.num_instances < 2:
         problems.append(
             f"data.batch_size ({d.batch_size}) must hold at least 2 identities of "
             f"data.num_instances ({d.num_instances}) images"
         )
-    if min(d.height, d.width) < 32:
-        problems.append(f"data.height/width must be >= 32, got {d.height}x{d.width}")
+    return problems
+
+
+def _choice_problems(cfg: ExperimentConfig) -> list[str]:
+    """Names that must be one of a few."""
     from ccreid.models.mask_head import MASK_SOURCES
 
+    t = cfg.train
     choices = [  # (key, value, allowed values)
         ("train.precision", t.precision, PRECISIONS),
         ("eval.precision", cfg.eval.precision, PRECISIONS),
-        ("data.sampler", d.sampler, ("pk", "clothes")),
+        ("data.sampler", cfg.data.sampler, ("pk", "clothes")),
         ("loss.distance", cfg.loss.distance, ("cosine", "euclidean")),
         ("train.cre_clothes", t.cre_clothes, ("same", "own")),
         ("model.bsga_init", cfg.model.bsga_init, ("default", "body_prior")),
         ("model.mask_source", cfg.model.mask_source, MASK_SOURCES),
     ]
-    problems += [f"{key} must be one of {', '.join(ok)}, got {value!r}"
-                 for key, value, ok in choices if value not in ok]  # fmt: skip
+    problems = [f"{key} must be one of {', '.join(ok)}, got {value!r}"
+                for key, value, ok in choices if value not in ok]  # fmt: skip
     if cfg.model.mask_source == "predicted" and not cfg.model.mask_head:
         problems.append("model.mask_source=predicted needs model.mask_head=true")
-    if not (math.isfinite(cfg.loss.mask_weight) and cfg.loss.mask_weight >= 0):
-        problems.append(f"loss.mask_weight must be >= 0, got {cfg.loss.mask_weight}")
-    if not cfg.loss.margin >= 0:
-        problems.append(f"loss.margin must be >= 0, got {cfg.loss.margin}")
-    if d.val_ids < 0:
-        problems.append(f"data.val_ids must be >= 0, got {d.val_ids}")
-    if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    return problems
 
 
 def validate_sampling(cfg: ExperimentConfig, pids: Sequence[int], dataset: str) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from ccreid.config import ExperimentConfig, from_yaml_text, to_yaml, validate_sampling
 from ccreid.config import adapter as A
+from ccreid.config.loading import ConfigError, config_changes, read_run_config
 from ccreid.data import InputNormalizer, ReIDData, load_dataset
 from ccreid.engine.builders import (
     build_model_from_config,
@@ -40,7 +43,14 @@ from ccreid.engine.probes import attention_probe
 from ccreid.engine.trainer import EpochLog, Trainer
 from ccreid.errors import InputError
 from ccreid.evaluation import RetrievalResult
-from ccreid.fileio import RunLock, atomic_write_text, ensure_writable, prepare_run_folder
+from ccreid.fileio import (
+    RunLock,
+    atomic_write_text,
+    ensure_writable,
+    json_kind,
+    prepare_run_folder,
+    read_json,
+)
 from ccreid.losses import ReIDObjective
 from ccreid.models import ReIDModel
 
@@ -89,10 +99,8 @@ class _MetricsWriter:
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = run_dir
-        path = run_dir / "metrics.json"
-        self.rows: list[dict[str, Any]] = (
-            json.loads(path.read_text()) if resume and path.exists() else []
-        )
+        resumed = resume and (run_dir / "metrics.json").exists()
+        self.rows: list[dict[str, Any]] = read_metrics(run_dir) if resumed else []
         self.tb = SummaryWriter(str(run_dir / "tb"))
 
     def __call__(self, log: EpochLog) -> None:
@@ -132,7 +140,7 @@ def run_training(
     """
     require_training_masks(cfg)
     dist_info = init_distributed()
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, markup=False, highlight=False)
     run_dir = Path(run_dir) if run_dir is not None else Path(cfg.output_dir) / cfg.name
     if dist_info.is_main:
         ensure_writable(run_dir)
@@ -143,6 +151,8 @@ def run_training(
 def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, overwrite: bool, console: Console,
            data: ReIDData | None, on_epoch: Callable[[EpochLog], None] | None,
            dist_info) -> RunResult:  # fmt: skip
+    if resume:  # every rank reads the same file: all refuse, or none
+        check_resume_config(run_dir, cfg)
     if dist_info.is_main:
         prepare_run_folder(run_dir, resume, overwrite)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
@@ -169,7 +179,7 @@ def _train(cfg: ExperimentConfig, run_dir: Path, resume: bool, overwrite: bool, 
         erased_clothes_base=data.num_train_clothes if cfg.train.cre_clothes == "own" else None,
     )  # fmt: skip
     if resume:
-        _restore(trainer, run_dir, data)
+        _restore(trainer, run_dir, data, cfg.train.epochs)
     writer = _MetricsWriter(run_dir, resume) if dist_info.is_main else None
     trainer.on_epoch = _epoch_logger(cfg, writer, console, on_epoch)
     if dist_info.is_main:
@@ -201,7 +211,32 @@ def _attention_probe(model: ReIDModel, data: ReIDData, opts: InferenceOptions):
     return attention_probe(model, gallery[:: max(1, len(gallery) // 64)][:64], opts)
 
 
-def _restore(trainer: Trainer, run_dir: Path, data: ReIDData) -> None:
+# What a resumed run may change in its config: the schedule's length (train.epochs), and
+# what cannot change a single number of it: the data workers (resume is bit-exact with any
+# number of them), and name / output_dir (they only say where the run folder is). Any other
+# change would mix two recipes in one run under the first one's config.yaml.
+RESUMABLE_KEYS = ("train.epochs", "data.workers", "name", "output_dir")
+
+
+def check_resume_config(run_dir: Path, cfg: ExperimentConfig) -> None:
+    """Before any work: ``cfg`` differs from the run's config.yaml only in RESUMABLE_KEYS;
+    otherwise a ConfigError lists each change as ``key: old -> new``."""
+    stored = Path(run_dir) / "config.yaml"
+    if not stored.is_file():
+        raise CheckpointError(f"cannot resume: {stored} does not exist (no run of `ccreid "
+                              f"train` started in {run_dir})")  # fmt: skip
+    changes = config_changes(read_run_config(stored), cfg)
+    refused = [f"{k}: {old} -> {new}" for k, (old, new) in changes.items()
+               if k not in RESUMABLE_KEYS]  # fmt: skip
+    if refused:
+        raise ConfigError(
+            f"cannot resume {run_dir} with other settings than {stored} (only "
+            f"{', '.join(RESUMABLE_KEYS)} may change): pass --overwrite to replace the run, or "
+            "choose another name= for a new one; changed:\n  " + "\n  ".join(refused)
+        )
+
+
+def _restore(trainer: Trainer, run_dir: Path, data: ReIDData, epochs: int) -> None:
     last = run_dir / "checkpoints" / "last.safetensors"
     if not last.is_file():
         raise CheckpointError(f"cannot resume: {last} does not exist")
@@ -212,6 +247,11 @@ def _restore(trainer: Trainer, run_dir: Path, data: ReIDData) -> None:
             f"this dataset has {data.num_train_pids}: refusing to resume"
         )
     trainer.restore(ckpt)
+    if trainer.start_epoch > epochs:
+        raise ConfigError(
+            f"cannot resume {run_dir} with train.epochs={epochs}: {last} already holds "
+            f"{trainer.start_epoch} epochs (give train.epochs >= {trainer.start_epoch})"
+        )
 
 
 def _epoch_logger(cfg: ExperimentConfig, writer: _MetricsWriter | None, console: Console,
@@ -225,11 +265,11 @@ def _epoch_logger(cfg: ExperimentConfig, writer: _MetricsWriter | None, console:
         scores = "  ".join(
             f"{k}: top-1 {m['top1']:.1f} mAP {m['mAP']:.1f}" for k, m in log.metrics.items()
         )
-        console.print(
+        console.print(Text(  # Text: printed verbatim whatever the console's markup setting
             f"epoch {log.epoch}/{cfg.train.epochs}  loss {log.loss:.3f} (id {log.identity:.3f}, "
             f"tri {log.triplet:.3f}{f', mask {log.mask:.3f}' if cfg.model.mask_head else ''})"
             f"  lr {log.lr:.1e}  {log.images_per_s:.0f} img/s  {scores}"
-        )
+        ))  # fmt: skip
 
     return log_epoch
 
@@ -249,6 +289,49 @@ def _write_results(run_dir: Path, results: dict[str, RetrievalResult], source: d
             logs[-1].metrics.update(payload)
             writer(logs[-1])
         writer.tb.close()
+
+
+RESULTS_WRITER = "written when a run of `ccreid train` finishes"
+
+
+def read_results(run_dir: str | Path) -> dict[str, dict[str, float]]:
+    """A finished run's results.json: per evaluation set, its metrics in percent (the
+    ``evaluated`` entry, which names the weights, is left out)."""
+    path = Path(run_dir) / "results.json"
+    out = {}
+    for setting, metrics in read_json(path, dict, RESULTS_WRITER).items():
+        if setting == "evaluated":
+            continue
+        if not isinstance(metrics, dict):
+            raise InputError(f"{path}: {setting!r} must be an object of metrics, found "
+                             f"{json_kind(metrics)} ({RESULTS_WRITER})")  # fmt: skip
+        for name, value in metrics.items():
+            _check_number(path, f"{setting}.{name}", value, RESULTS_WRITER)
+        out[setting] = metrics
+    return out
+
+
+def read_metrics(run_dir: str | Path, need: tuple[str, ...] = ("epoch",)) -> list[dict[str, Any]]:
+    """A run's metrics.json: one row per epoch, each with the keys ``need`` (the curves of a
+    report need the loss too), every value a number."""
+    path = Path(run_dir) / "metrics.json"
+    what = "written by `ccreid train` after each epoch"
+    rows = read_json(path, list, what)
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or not set(need) <= row.keys():
+            raise InputError(f"{path}: row {i} must be an object with {' and '.join(need)}, "
+                             f"found {json.dumps(row)[:80]} ({what})")  # fmt: skip
+        for key, value in row.items():
+            _check_number(path, f"row {i} {key!r}", value, what, finite=False)
+    return rows
+
+
+def _check_number(path: Path, key: str, value: Any, what: str, finite: bool = True) -> None:
+    """A metric is a number (finite where ``finite``), not null, a string or a boolean."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not number or (finite and not math.isfinite(value)):
+        raise InputError(f"{path}: {key} must be a {'finite ' if finite else ''}number, got "
+                         f"{json.dumps(value)[:80]} ({what})")  # fmt: skip
 
 
 def load_trained_model(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ccreid.config import ExperimentConfig, from_yaml_text
+from ccreid.config import ExperimentConfig
+from ccreid.config.loading import read_run_config
 from ccreid.data import DATASETS
+from ccreid.engine.experiment import read_results
 from ccreid.errors import InputError, UnknownNameError
 from ccreid.viz.paper import TABLES, Column, PaperRow, PaperTable
 
@@ -56,8 +57,8 @@ def compare(run_dirs: list[Path], table: str) -> Comparison:
                 raise InputError(
                     f"{run} is not a finished run of `ccreid train` ({name} is missing)"
                 )
-        cfg = from_yaml_text((run / "config.yaml").read_text())
-        results = json.loads((run / "results.json").read_text())
+        cfg = read_run_config(run / "config.yaml")
+        results = read_results(run)
         row = next((r for r in spec.rows if (r.cre, r.attention, r.triplet) ==
                     (cfg.train.cre, cfg.model.attention, cfg.loss.triplet)), None)  # fmt: skip
         if row is None or cfg.data.name not in datasets:

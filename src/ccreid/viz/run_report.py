@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ccreid.config import ExperimentConfig, from_yaml_text
+from ccreid.config import ExperimentConfig
 from ccreid.config import adapter as A
+from ccreid.config.loading import read_run_config
 from ccreid.data import InputNormalizer, ReIDData, load_batch, load_dataset
 from ccreid.engine.builders import inference_options
-from ccreid.engine.experiment import load_trained_model
+from ccreid.engine.experiment import load_trained_model, read_metrics, read_results
 from ccreid.engine.inference import extract_features, labels_of
 from ccreid.engine.probes import head_and_parser_masks
 from ccreid.evaluation import pairwise_distance, ranked_without_junk
@@ -112,31 +112,22 @@ def build_report(
     """Results table, training curves, ranked lists (first vs last run), attention, CRE.
 
     ``extra_tables`` (caption, header, rows) come first, e.g. a demo's mean over seeds."""
-    for run in runs.values():
-        if not (run / "config.yaml").is_file():
-            raise FileNotFoundError(f"{run} is not a run folder of `ccreid train` (no config.yaml)")
+    # Every run's files are read (and checked) before any work or output.
+    configs = {name: read_run_config(run / "config.yaml") for name, run in runs.items()}
+    results = {name: read_results(run) for name, run in runs.items()}
+    curves = {name: read_metrics(run, ("epoch", "loss")) for name, run in runs.items()}
     ensure_writable(out_dir)
     model_of: ModelOf = functools.cache(load_run_model)  # each checkpoint once per report
-    configs = {
-        name: from_yaml_text((run / "config.yaml").read_text()) for name, run in runs.items()
-    }
     first_cfg = next(iter(configs.values()))
     data = data or load_dataset(**A.dataset_kwargs(first_cfg))
     report = Report(title, intro, notes=list(notes or []))
     report.tables.extend(extra_tables or [])
     header = ["variant"] + [f"{s} {m}" for s in SETTINGS for m in ("top-1", "top-5", "mAP")]
-    rows, curves = [], {}
-    for name, run in runs.items():
-        res = json.loads((run / "results.json").read_text())
-        rows.append(
-            [name]
-            + [
-                f"{res[s][m]:.1f}" if s in res else "-"
-                for s in SETTINGS
-                for m in ("top1", "top5", "mAP")
-            ]
-        )
-        curves[name] = json.loads((run / "metrics.json").read_text())
+    rows = [
+        [name] + [f"{res[s][m]:.1f}" if m in res.get(s, {}) else "-"
+                  for s in SETTINGS for m in ("top1", "top5", "mAP")]
+        for name, res in results.items()
+    ]  # fmt: skip
     report.tables.append(
         (f"Results (%) of {', '.join(runs)}: {runs[next(iter(runs))].parent}", header, rows)
     )
