@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from ccreid.data import AugmentConfig, InputNormalizer, ReIDImageDataset, Sample, load_dataset
 from ccreid.data.dataset import read_image, read_parts
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.data.transforms import apply_geometric
 from ccreid.parsing import body_mask, erase_clothes, get_schema
 

@@ -24,7 +24,7 @@ from _common import bracketed_ratios, peak_rss_mib, record, timed
 
 from ccreid.config import load_config, to_yaml
 from ccreid.data import load_dataset
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_evaluation, save_checkpoint
 from ccreid.engine.builders import inference_options
 from ccreid.engine.inference import extract_features

@@ -23,7 +23,7 @@ from _common import record, timed
 from bench_parser import b2_model
 
 from ccreid.config import load_config, to_yaml
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.engine.builders import build_model_from_config
 from ccreid.engine.checkpoint import save_checkpoint
 from ccreid.parsing import ATR

@@ -23,7 +23,7 @@ import numpy as np
 from _common import record
 
 from ccreid.config import load_config
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
 from ccreid.retrieval.index import GalleryIndex, fingerprint
 from ccreid.retrieval.searcher import Searcher

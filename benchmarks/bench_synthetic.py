@@ -12,7 +12,7 @@ from pathlib import Path
 
 from _common import record, timed
 
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import torch
 from _common import bracketed_ratios, peak_rss_mib, record, timed
 
 from ccreid.config import load_config
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
 from ccreid.engine.builders import select_device
 from ccreid.engine.memory import release_freed_memory, resident_mib

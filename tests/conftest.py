@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 
 TINY = SyntheticConfig(train_ids=8, test_ids=4, images_per_camera=3, seed=3)
 

@@ -16,7 +16,7 @@ from ccreid.config import load_config
 from ccreid.data import load_dataset
 from ccreid.data.base import DatasetError
 from ccreid.data.clips import clip_indices, dense_segments
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
 from ccreid.engine.inference import labels_of
 from ccreid.evaluation import evaluate_labels

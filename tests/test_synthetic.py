@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ccreid.data import load_dataset
-from ccreid.data.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, generate
 
 
 def digest(root: Path) -> str:
@@ -69,11 +69,13 @@ def test_regenerating_with_another_config_leaves_no_stale_files(tmp_path: Path) 
 
 
 def test_an_outfit_pool_too_small_for_the_test_ids_is_named(tmp_path) -> None:
-    from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
+    from ccreid.synthetic import SyntheticConfig, generate, outfits_needed
 
-    assert min_outfit_pool(200) == 300
+    assert outfits_needed(200) == 300
+    assert SyntheticConfig(test_ids=120).outfits == 180  # the default pool grows with them
+    assert SyntheticConfig(test_ids=50).outfits == 150
     with pytest.raises(ValueError, match="outfit_pool=150 is too small for 120 test identities"):
-        generate(tmp_path, SyntheticConfig(train_ids=10, test_ids=120))
+        generate(tmp_path, SyntheticConfig(train_ids=10, test_ids=120, outfit_pool=150))
     assert not any((tmp_path / "VC-Clothes").glob("*/*.jpg"))
 
 
@@ -82,17 +84,13 @@ def test_an_outfit_pool_too_small_for_the_test_ids_is_named(tmp_path) -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from ccreid.data.scenes import (  # noqa: E402
+from ccreid.synthetic.generator import draw_frame, make_cameras  # noqa: E402
+from ccreid.synthetic.people import make_identities, make_outfits  # noqa: E402
+from ccreid.synthetic.scenes import (  # noqa: E402
     FRAME_JITTER,
     camera_scene,
     frame_background,
     tracklet_backdrop,
-)
-from ccreid.data.synthetic import (  # noqa: E402
-    draw_frame,
-    make_cameras,
-    make_identities,
-    make_outfits,
 )
 
 
@@ -146,8 +144,8 @@ def test_occluded_pixels_are_background_in_the_mask() -> None:
         image, labels = draw_frame(cfg, ident, outfit, cam, backdrop, rng)
         occ_rng = np.random.default_rng([cfg.seed, k])
         # Replay the frame's draws up to the occluder to know where it went.
-        from ccreid.data.scenes import occluder
-        from ccreid.data.synthetic import Canvas, draw_person
+        from ccreid.synthetic.people import Canvas, draw_person
+        from ccreid.synthetic.scenes import occluder
 
         draw_person(Canvas(64, 32), ident, outfit, backdrop, occ_rng)
         frame_background(cfg.seed, 2, backdrop, 64, 32, occ_rng)

@@ -17,7 +17,6 @@ from rich.text import Text
 
 from ccreid.config import ExperimentConfig, apply_overrides, load_config
 from ccreid.data import ReIDData, load_dataset
-from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
 from ccreid.engine import load_trained_model, run_evaluation, run_training
 from ccreid.engine.builders import inference_options
 from ccreid.engine.experiment import read_metrics, read_results
@@ -25,6 +24,7 @@ from ccreid.engine.precision import describe_cpu
 from ccreid.engine.probes import mask_head_iou_on
 from ccreid.errors import InputError
 from ccreid.fileio import RunFolderError, atomic_write_text, ensure_writable
+from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.viz.run_report import build_report
 
 # Table 4 rows: (name, CRE, attention); all use L_id + L_BCTri.
@@ -56,9 +56,7 @@ class Budget:
             video=video,
             train_ids=self.train_ids, test_ids=self.test_ids, height=self.height,
             width=self.width, queries_per_camera=self.queries_per_camera,
-            test_images_per_camera=self.test_images_per_camera,
-            outfit_pool=max(SyntheticConfig.outfit_pool, min_outfit_pool(self.test_ids)), seed=seed,
-            scenes=scenes,
+            test_images_per_camera=self.test_images_per_camera, seed=seed, scenes=scenes,
         )  # fmt: skip
 
 

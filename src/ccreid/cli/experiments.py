@@ -82,11 +82,9 @@ def synth(
     """
     from rich.progress import Progress
 
-    from ccreid.data.synthetic import SyntheticConfig, generate, min_outfit_pool
+    from ccreid.synthetic import SyntheticConfig, generate
 
-    pool = max(SyntheticConfig.outfit_pool, min_outfit_pool(test_ids))  # grows with test ids
-    cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed, outfit_pool=pool,
-                          video=video)  # fmt: skip
+    cfg = SyntheticConfig(train_ids=ids, test_ids=test_ids, seed=seed, video=video)
     total = cfg.num_images
     with Progress(console=console) as progress:
         task = progress.add_task("drawing", total=total)

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ccreid.data.scenes import Backdrop, saturated_colour
 from ccreid.errors import InputError
 from ccreid.parsing import ATR
+from ccreid.synthetic.scenes import Backdrop, saturated_colour
 
 L = {name: i for i, name in enumerate(ATR.labels)}
 
@@ -161,6 +161,47 @@ class Canvas:
         region[inside] = label
 
 
+@dataclass(frozen=True)
+class Figure:
+    """Where one frame's figure stands: the lines its parts are drawn between."""
+
+    fh: float  # figure height
+    feet: float
+    top: float
+    cx: float
+    head_h: float
+    head_w: float
+    head_cy: float
+    sh_y: float  # shoulders
+    hip_y: float
+    sw: float  # shoulder half-width
+    hw: float  # hip half-width
+    limb: float
+    knee_y: float
+    shoe_y: float
+    sway: float  # pose jitter: legs and arms swing a little
+
+
+def _figure(
+    H: int, W: int, ident: Identity, backdrop: Backdrop, rng: np.random.Generator
+) -> Figure:
+    """The frame's geometry: the tracklet's size and position with a little jitter."""
+    fh = H * backdrop.scale * rng.uniform(0.97, 1.03)
+    feet = H * rng.uniform(0.95, 0.99)
+    top = feet - fh
+    cx = W / 2 + backdrop.offset + rng.normal(0, 1.0)
+    head_h = ident.head * fh
+    sh_y = top + head_h + 0.02 * fh
+    hip_y = sh_y + ident.torso * fh
+    sw = ident.shoulders * fh
+    return Figure(
+        fh=fh, feet=feet, top=top, cx=cx, head_h=head_h, head_w=head_h * ident.head_aspect,
+        head_cy=top + head_h / 2, sh_y=sh_y, hip_y=hip_y, sw=sw, hw=sw * ident.hips,
+        limb=ident.limb * fh, knee_y=hip_y + 0.5 * (feet - hip_y), shoe_y=feet - 0.045 * fh,
+        sway=rng.normal(0, 0.015) * fh,
+    )  # fmt: skip
+
+
 def draw_person(
     canvas: Canvas, ident: Identity, outfit: Outfit, backdrop: Backdrop, rng: np.random.Generator
 ) -> dict[str, float]:
@@ -168,83 +209,86 @@ def draw_person(
 
     Size and position are the tracklet's (``backdrop``) with a little jitter per frame.
     """
-    H, W = canvas.h, canvas.w
-    fh = H * backdrop.scale * rng.uniform(0.97, 1.03)
-    feet = H * rng.uniform(0.95, 0.99)
-    top = feet - fh
-    cx = W / 2 + backdrop.offset + rng.normal(0, 1.0)
-    head_h = ident.head * fh
-    head_w = head_h * ident.head_aspect
-    head_cy = top + head_h / 2
-    sh_y = top + head_h + 0.02 * fh
-    hip_y = sh_y + ident.torso * fh
-    sw = ident.shoulders * fh
-    hw = sw * ident.hips
-    limb = ident.limb * fh
-    knee_y = hip_y + 0.5 * (feet - hip_y)
-    shoe_y = feet - 0.045 * fh
-    sway = rng.normal(0, 0.015) * fh  # pose jitter: legs and arms swing a little
+    g = _figure(canvas.h, canvas.w, ident, backdrop, rng)
+    _draw_legs(canvas, g, outfit)
+    _draw_upper_body(canvas, g, outfit)
+    ry, rx = _draw_head(canvas, g, ident)
+    return {"head_cy": g.head_cy, "ry": ry, "rx": rx, "cx": g.cx, "feet": g.feet}
 
-    # Legs and shoes (lower limbs), then bottoms over them.
+
+def _draw_legs(canvas: Canvas, g: Figure, outfit: Outfit) -> None:
+    """Legs and shoes (lower limbs), then bottoms over them."""
     for label, side, sgn in ((L["left-leg"], -1, 1), (L["right-leg"], 1, -1)):
-        x = cx + side * hw * 0.5 + sgn * sway * 0.5
-        canvas.rect(label, hip_y, shoe_y, x - limb / 2, x + limb / 2)
+        x = g.cx + side * g.hw * 0.5 + sgn * g.sway * 0.5
+        canvas.rect(label, g.hip_y, g.shoe_y, x - g.limb / 2, x + g.limb / 2)
         shoe = L["left-shoe"] if label == L["left-leg"] else L["right-shoe"]
-        canvas.rect(shoe, shoe_y, feet, x - limb * 0.65, x + limb * 0.75)
-    if outfit.kind == "separates":
-        if outfit.bottom_kind in ("pants", "shorts"):
-            end = shoe_y - 0.01 * fh if outfit.bottom_kind == "pants" else knee_y - 0.05 * fh
-            for side, sgn in ((-1, 1), (1, -1)):
-                x = cx + side * hw * 0.5 + sgn * sway * 0.5
-                canvas.rect(L["pants"], hip_y - 0.01 * fh, end, x - limb * 0.65, x + limb * 0.65)
-            canvas.rect(L["pants"], hip_y - 0.01 * fh, hip_y + 0.06 * fh, cx - hw, cx + hw)
-        else:
-            canvas.trapezoid(L["skirt"], hip_y - 0.01 * fh, knee_y, cx, hw, hw * 1.35)
-    # Arms, torso clothing, sleeves.
-    arm_w = limb * 0.8
-    wrist_y = hip_y + 0.06 * fh
-    for label, side in ((L["left-arm"], -1), (L["right-arm"], 1)):
-        x = cx + side * (sw + arm_w * 0.3) + side * abs(sway) * 0.3
-        canvas.rect(label, sh_y + 0.01 * fh, wrist_y, x - arm_w / 2, x + arm_w / 2)
-        sleeve_end = wrist_y - 0.05 * fh if outfit.long_sleeves else sh_y + 0.12 * fh
-        sleeve = L["upper-clothes"] if outfit.kind == "separates" else L["dress"]
-        canvas.rect(sleeve, sh_y, sleeve_end, x - arm_w * 0.65, x + arm_w * 0.65)
-    if outfit.kind == "separates":
-        canvas.trapezoid(L["upper-clothes"], sh_y, hip_y + 0.02 * fh, cx, sw, hw * 1.02)
-        if outfit.belt:
-            canvas.rect(L["belt"], hip_y - 0.005 * fh, hip_y + 0.02 * fh, cx - hw, cx + hw)
+        canvas.rect(shoe, g.shoe_y, g.feet, x - g.limb * 0.65, x + g.limb * 0.75)
+    if outfit.kind != "separates":
+        return
+    if outfit.bottom_kind in ("pants", "shorts"):
+        long = outfit.bottom_kind == "pants"
+        end = g.shoe_y - 0.01 * g.fh if long else g.knee_y - 0.05 * g.fh
+        for side, sgn in ((-1, 1), (1, -1)):
+            x = g.cx + side * g.hw * 0.5 + sgn * g.sway * 0.5
+            canvas.rect(L["pants"], g.hip_y - 0.01 * g.fh, end, x - g.limb * 0.65,
+                        x + g.limb * 0.65)  # fmt: skip
+        canvas.rect(L["pants"], g.hip_y - 0.01 * g.fh, g.hip_y + 0.06 * g.fh, g.cx - g.hw,
+                    g.cx + g.hw)  # fmt: skip
     else:
-        canvas.trapezoid(L["dress"], sh_y, knee_y + 0.04 * fh, cx, sw, hw * 1.4)
+        canvas.trapezoid(L["skirt"], g.hip_y - 0.01 * g.fh, g.knee_y, g.cx, g.hw, g.hw * 1.35)
+
+
+def _draw_upper_body(canvas: Canvas, g: Figure, outfit: Outfit) -> None:
+    """Arms, torso clothing and sleeves, belt, scarf, bag."""
+    arm_w = g.limb * 0.8
+    wrist_y = g.hip_y + 0.06 * g.fh
+    for label, side in ((L["left-arm"], -1), (L["right-arm"], 1)):
+        x = g.cx + side * (g.sw + arm_w * 0.3) + side * abs(g.sway) * 0.3
+        canvas.rect(label, g.sh_y + 0.01 * g.fh, wrist_y, x - arm_w / 2, x + arm_w / 2)
+        sleeve_end = wrist_y - 0.05 * g.fh if outfit.long_sleeves else g.sh_y + 0.12 * g.fh
+        sleeve = L["upper-clothes"] if outfit.kind == "separates" else L["dress"]
+        canvas.rect(sleeve, g.sh_y, sleeve_end, x - arm_w * 0.65, x + arm_w * 0.65)
+    if outfit.kind == "separates":
+        canvas.trapezoid(L["upper-clothes"], g.sh_y, g.hip_y + 0.02 * g.fh, g.cx, g.sw,
+                         g.hw * 1.02)  # fmt: skip
+        if outfit.belt:
+            canvas.rect(L["belt"], g.hip_y - 0.005 * g.fh, g.hip_y + 0.02 * g.fh, g.cx - g.hw,
+                        g.cx + g.hw)  # fmt: skip
+    else:
+        canvas.trapezoid(L["dress"], g.sh_y, g.knee_y + 0.04 * g.fh, g.cx, g.sw, g.hw * 1.4)
     if outfit.scarf:
-        canvas.rect(L["scarf"], sh_y - 0.015 * fh, sh_y + 0.04 * fh, cx - sw * 0.6, cx + sw * 0.6)
+        canvas.rect(L["scarf"], g.sh_y - 0.015 * g.fh, g.sh_y + 0.04 * g.fh, g.cx - g.sw * 0.6,
+                    g.cx + g.sw * 0.6)  # fmt: skip
     if outfit.bag:
-        bx = cx + sw + arm_w * 1.2
-        canvas.rect(L["bag"], hip_y - 0.06 * fh, hip_y + 0.1 * fh, bx - 0.05 * fh, bx + 0.05 * fh)
-    # Head: face, then hair by style, glasses inside the face.
-    ry, rx = head_h / 2, head_w / 2
-    canvas.ellipse(L["face"], head_cy, cx, ry, rx)
+        bx = g.cx + g.sw + arm_w * 1.2
+        canvas.rect(L["bag"], g.hip_y - 0.06 * g.fh, g.hip_y + 0.1 * g.fh, bx - 0.05 * g.fh,
+                    bx + 0.05 * g.fh)  # fmt: skip
+
+
+def _draw_head(canvas: Canvas, g: Figure, ident: Identity) -> tuple[float, float]:
+    """Face, then hair by style, glasses inside the face; returns the head's radii."""
+    ry, rx, cy, cx = g.head_h / 2, g.head_w / 2, g.head_cy, g.cx
+    canvas.ellipse(L["face"], cy, cx, ry, rx)
     style = HAIR_STYLES[ident.hair_style]
     if style == "buzz":
-        canvas.ellipse(L["hair"], head_cy, cx, ry * 1.02, rx * 1.02, where=lambda y, x: y < -0.55)
+        canvas.ellipse(L["hair"], cy, cx, ry * 1.02, rx * 1.02, where=lambda y, x: y < -0.55)
     elif style == "short":
-        canvas.ellipse(L["hair"], head_cy, cx, ry * 1.08, rx * 1.08, where=lambda y, x: y < -0.25)
+        canvas.ellipse(L["hair"], cy, cx, ry * 1.08, rx * 1.08, where=lambda y, x: y < -0.25)
     elif style == "medium":
-        canvas.ellipse(L["hair"], head_cy, cx, ry * 1.1, rx * 1.15,
+        canvas.ellipse(L["hair"], cy, cx, ry * 1.1, rx * 1.15,
                        where=lambda y, x: (y < -0.25) | ((np.abs(x) > 0.75) & (y < 0.5)))  # fmt: skip
     elif style == "long":
-        canvas.ellipse(L["hair"], head_cy, cx, ry * 1.1, rx * 1.15,
+        canvas.ellipse(L["hair"], cy, cx, ry * 1.1, rx * 1.15,
                        where=lambda y, x: (y < -0.3) | (np.abs(x) > 0.72))  # fmt: skip
         for side in (-1, 1):  # strands down to the chest
-            canvas.rect(L["hair"], head_cy, sh_y + 0.1 * fh, cx + side * rx * 0.95 - rx * 0.3,
+            canvas.rect(L["hair"], cy, g.sh_y + 0.1 * g.fh, cx + side * rx * 0.95 - rx * 0.3,
                         cx + side * rx * 0.95 + rx * 0.3)  # fmt: skip
     else:  # bun
-        canvas.ellipse(L["hair"], head_cy, cx, ry * 1.05, rx * 1.05, where=lambda y, x: y < -0.35)
-        canvas.ellipse(L["hair"], top - ry * 0.2, cx, ry * 0.45, rx * 0.45)
+        canvas.ellipse(L["hair"], cy, cx, ry * 1.05, rx * 1.05, where=lambda y, x: y < -0.35)
+        canvas.ellipse(L["hair"], g.top - ry * 0.2, cx, ry * 0.45, rx * 0.45)
     if ident.glasses:
-        canvas.rect(
-            L["sunglasses"], head_cy - ry * 0.15, head_cy + ry * 0.12, cx - rx * 0.8, cx + rx * 0.8
-        )
-    return {"head_cy": head_cy, "ry": ry, "rx": rx, "cx": cx, "feet": feet}
+        canvas.rect(L["sunglasses"], cy - ry * 0.15, cy + ry * 0.12, cx - rx * 0.8, cx + rx * 0.8)
+    return ry, rx
 
 
 @lru_cache(maxsize=8)

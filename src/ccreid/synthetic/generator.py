@@ -1,5 +1,5 @@
 """A procedurally drawn clothes-changing dataset with exact ATR parsing maps (the people
-are drawn by :mod:`ccreid.data.people`, the scenes by :mod:`ccreid.data.scenes`).
+are drawn by :mod:`ccreid.synthetic.people`, the scenes by :mod:`ccreid.synthetic.scenes`).
 
 Identity lives in clothes-independent cues (hair colour and style, skin tone, glasses or
 beard, head size and body proportions as ratios of height); clothes are a strong
@@ -8,7 +8,7 @@ outfit worn by another test person too). Cameras follow VC-Clothes: cameras 2 an
 the same outfit, camera 4 another, camera 1 either; each camera has its own background,
 light, scale, offset, noise and blur, and a cluttered scene of its own; the frames of
 one person in one camera form a tracklet in front of one piece of that scene
-(:mod:`ccreid.data.scenes`), so background is an identity cue that fails across cameras,
+(:mod:`ccreid.synthetic.scenes`), so background is an identity cue that fails across cameras,
 as in real data. Occluders and scene are label 0: the body mask is the visible body.
 The output is the VC-Clothes layout, so
 ``load_dataset("vcclothes", out, mask_root=out / "masks")`` reads it. With ``video=True``
@@ -34,7 +34,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ccreid.data.people import (
+from ccreid.errors import InputError
+from ccreid.fileio import atomic_write_text, ensure_writable
+from ccreid.synthetic.people import (
     Camera,
     Canvas,
     Identity,
@@ -44,26 +46,25 @@ from ccreid.data.people import (
     make_outfits,
     render,
 )
-from ccreid.data.scenes import (
+from ccreid.synthetic.scenes import (
     Backdrop,
     frame_background,
     max_identities_per_camera,
     occluder,
     tracklet_backdrop,
 )
-from ccreid.errors import InputError
-from ccreid.fileio import atomic_write_text, ensure_writable
 
 CAMERAS = (1, 2, 3, 4)
 COMPLETE_MARKER = ".synthetic.json"
 GENERATOR_VERSION = 3  # bump when the drawing changes: an existing set is then redrawn
 VIDEO_DRIFT = 1.0  # pixels per frame of sideways motion in video mode
 VIDEO_QUERY_CAMERAS = (2, 4)  # each sees one outfit; the gallery (1, 3) has the other
+MIN_OUTFIT_POOL = 150  # the size of shared pool that made clothes a strong cue in prototypes
 
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """Size of the dataset; the defaults are the ones SYNTHETIC.md found to work."""
+    """Size of the dataset; defaults from the prototypes that made clothes a strong but beatable cue."""
 
     train_ids: int = 100
     test_ids: int = 50
@@ -71,7 +72,7 @@ class SyntheticConfig:
     queries_per_camera: int = 1
     test_images_per_camera: int | None = None  # None: images_per_camera
     scenes: str = "cluttered"  # cluttered (tracklet backdrops, props, occluders) | plain (control)
-    outfit_pool: int = 150
+    outfit_pool: int | None = None  # None: enough for the test ids, at least MIN_OUTFIT_POOL
     height: int = 128
     width: int = 64
     seed: int = 0
@@ -81,6 +82,14 @@ class SyntheticConfig:
         if split != "train" and self.test_images_per_camera is not None:
             return self.test_images_per_camera
         return self.images_per_camera
+
+    @property
+    def outfits(self) -> int:
+        """Size of the shared outfit pool: as given, or enough for every test identity to
+        wear up to 3 outfits each shared with another test identity (at least 150)."""
+        if self.outfit_pool is not None:
+            return self.outfit_pool
+        return max(MIN_OUTFIT_POOL, outfits_needed(self.test_ids))
 
     @property
     def num_images(self) -> int:
@@ -164,7 +173,7 @@ def draw_frame(
 def _render_identity(job: dict) -> int:
     cfg: SyntheticConfig = SyntheticConfig(**job["cfg"])
     cams = make_cameras(cfg.seed)
-    outfits = make_outfits(cfg.outfit_pool, cfg.seed)
+    outfits = make_outfits(cfg.outfits, cfg.seed)
     ident = make_identities(cfg.train_ids + cfg.test_ids, cfg.seed)[job["index"]]
     rng = np.random.default_rng([cfg.seed, 40_000 + job["index"]])
     out, masks = Path(job["out"]), Path(job["masks"])
@@ -211,9 +220,61 @@ def _write_video_lists(root: Path, jobs: list[dict]) -> None:
         atomic_write_text(root / f"{split}.txt", "\n".join(rows) + "\n")
 
 
-def min_outfit_pool(test_ids: int) -> int:
+def outfits_needed(test_ids: int) -> int:
     """Outfits needed for ``test_ids`` identities of up to 3 outfits, each shared by two."""
     return max(3, (3 * test_ids + 1) // 2)
+
+
+def check_config(cfg: SyntheticConfig) -> None:
+    """Refuse a config the generator cannot honour, before anything is drawn."""
+    if cfg.scenes not in ("cluttered", "plain"):
+        raise InputError(f"scenes must be 'cluttered' or 'plain', got {cfg.scenes!r}")
+    if (
+        cfg.train_ids < 1
+        or cfg.test_ids < 1
+        or cfg.images_per_camera_of("test") <= cfg.queries_per_camera
+    ):
+        raise InputError(f"invalid synthetic config {cfg}")
+    if cfg.train_ids + cfg.test_ids > max_identities_per_camera(cfg.width):
+        raise InputError(
+            f"at most {max_identities_per_camera(cfg.width)} identities fit distinct scene crops "
+            f"at width {cfg.width}; asked for {cfg.train_ids + cfg.test_ids}"
+        )
+    if cfg.outfits < outfits_needed(cfg.test_ids):
+        raise InputError(
+            f"outfit_pool={cfg.outfits} is too small for {cfg.test_ids} test identities: "
+            f"use at least {outfits_needed(cfg.test_ids)}"
+        )
+
+
+def _jobs(cfg: SyntheticConfig, images: Path, masks: Path) -> list[dict]:
+    """One drawing job per identity: its split, outfits per camera and output folders."""
+    rng = np.random.default_rng([cfg.seed, 50_000])
+    pool = list(range(cfg.outfits))
+    train_outfits = _assign_outfits(cfg.train_ids, pool, rng, shared=False)
+    test_outfits = _assign_outfits(cfg.test_ids, pool, rng, shared=True)
+    jobs = []
+    for i, outfits in enumerate(train_outfits + test_outfits):
+        split = "train" if i < cfg.train_ids else "test"
+        jobs.append({"cfg": asdict(cfg), "index": i, "pid": i + 1, "split": split,
+                     "cam_outfits": _camera_outfits(outfits, rng), "out": str(images),
+                     "masks": str(masks)})  # fmt: skip
+    return jobs
+
+
+def _fresh_folders(out: Path, cfg: SyntheticConfig) -> tuple[Path, Path]:
+    """Empty image and mask folders: a set from another config must not leave stale files."""
+    layout = "CCVID" if cfg.video else "VC-Clothes"
+    images, masks = out / layout, out / "masks" / layout
+    for name in ("VC-Clothes", "CCVID"):
+        for folder in (out / name, out / "masks" / name):
+            if folder.exists():
+                shutil.rmtree(folder)
+    for split in () if cfg.video else ("train", "query", "gallery"):
+        (images / split).mkdir(parents=True, exist_ok=True)
+        (masks / split).mkdir(parents=True, exist_ok=True)
+    images.mkdir(parents=True, exist_ok=True)
+    return images, masks
 
 
 def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers: int = 1,
@@ -229,45 +290,10 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     stamp = {"generator": GENERATOR_VERSION, **asdict(cfg)}
     if marker.exists() and json.loads(marker.read_text()) == stamp:
         return out
-    if cfg.scenes not in ("cluttered", "plain"):
-        raise InputError(f"scenes must be 'cluttered' or 'plain', got {cfg.scenes!r}")
-    if (
-        cfg.train_ids < 1
-        or cfg.test_ids < 1
-        or cfg.images_per_camera_of("test") <= cfg.queries_per_camera
-    ):
-        raise InputError(f"invalid synthetic config {cfg}")
-    if cfg.train_ids + cfg.test_ids > max_identities_per_camera(cfg.width):
-        raise InputError(
-            f"at most {max_identities_per_camera(cfg.width)} identities fit distinct scene crops "
-            f"at width {cfg.width}; asked for {cfg.train_ids + cfg.test_ids}"
-        )
-    if cfg.outfit_pool < min_outfit_pool(cfg.test_ids):
-        raise InputError(
-            f"outfit_pool={cfg.outfit_pool} is too small for {cfg.test_ids} test identities: "
-            f"use at least {min_outfit_pool(cfg.test_ids)}"
-        )
-    rng = np.random.default_rng([cfg.seed, 50_000])
-    pool = list(range(cfg.outfit_pool))
-    train_outfits = _assign_outfits(cfg.train_ids, pool, rng, shared=False)
-    test_outfits = _assign_outfits(cfg.test_ids, pool, rng, shared=True)
-    layout = "CCVID" if cfg.video else "VC-Clothes"
-    images, masks = out / layout, out / "masks" / layout
+    check_config(cfg)
     marker.unlink(missing_ok=True)
-    for name in ("VC-Clothes", "CCVID"):  # a set from another config must not leave stale files
-        for folder in (out / name, out / "masks" / name):
-            if folder.exists():
-                shutil.rmtree(folder)
-    for split in () if cfg.video else ("train", "query", "gallery"):
-        (images / split).mkdir(parents=True, exist_ok=True)
-        (masks / split).mkdir(parents=True, exist_ok=True)
-    images.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for i, outfits in enumerate(train_outfits + test_outfits):
-        split = "train" if i < cfg.train_ids else "test"
-        jobs.append({"cfg": asdict(cfg), "index": i, "pid": i + 1, "split": split,
-                     "cam_outfits": _camera_outfits(outfits, rng), "out": str(images),
-                     "masks": str(masks)})  # fmt: skip
+    images, masks = _fresh_folders(out, cfg)
+    jobs = _jobs(cfg, images, masks)
     if cfg.video:
         _write_video_lists(images, jobs)
     if workers > 1:
