@@ -252,7 +252,7 @@ def test_evaluate_features_equals_evaluate_on_distances() -> None:
 
 
 def _is_junk(mode: str, qp, qc, qo, gp, gc, go) -> bool:
-    """SPEC section 5, written out for one (query, gallery) pair."""
+    """docs/conventions.md#evaluation, written out for one (query, gallery) pair."""
     if qp == gp and qc == gc:
         return True
     if mode == "sc" and qp == gp and qo != go:
@@ -274,3 +274,160 @@ def test_ranked_lists_leave_out_what_the_metric_ignores(mode: str) -> None:
         kept = [j for j in order if not _is_junk(mode, q.pids[i], q.camids[i], q.clothes[i],
                                                  g.pids[j], g.camids[j], g.clothes[j])]  # fmt: skip
         assert list(lists[i]) == kept[:10]
+
+
+# Distances of any float dtype are ranked in their own precision (float64 as float64, the
+# narrower ones as float32, to which they convert exactly); +inf ranks last, -inf first.
+
+
+def _assert_matches_reference(dist, reference_dist, labels, mode, bins=(1024, 128)) -> None:
+    """evaluate() on ``dist`` equals the plain loop on ``reference_dist`` (Python floats),
+    with the rank counting's bin counts set to ``bins`` (few bins: many items share one)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ccreid.evaluation.match_ranks._MIN_BINS", bins[0])
+        patch.setattr("ccreid.evaluation.match_ranks._BINS_PER_MATCH", bins[1])
+        res = evaluate(dist, *labels, mode=mode, max_rank=10)
+    ref_cmc, ref_map, ref_n = reference_evaluate(
+        reference_dist, *[a.tolist() for a in labels], mode, 10
+    )
+    assert res.num_valid_queries == ref_n
+    np.testing.assert_allclose(res.cmc, ref_cmc, atol=1e-6)
+    assert res.mAP == pytest.approx(ref_map, abs=1e-6)
+
+
+BIN_SETTINGS = pytest.mark.parametrize("bins", [(1024, 128), (2, 1)], ids=["bins", "few-bins"])
+
+
+def test_float64_gaps_below_float32_resolution_decide_the_ranking() -> None:
+    # In float32 both are 1.0 and the tie would put the negative (index 0) first.
+    res = evaluate([[1 + 1e-9, 1.0]], [1], [2, 1], [0], [1, 1], max_rank=2)
+    assert res.top(1) == 1.0 and res.mAP == 1.0
+
+
+@st.composite
+def near_tie_problems(draw):
+    """float64 distances a few steps of a gap apart that float32 cannot tell apart."""
+    dist, labels, mode = draw(problems())
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    base = draw(st.sampled_from([1.0, -2.5, 1e6, 0.0]))
+    gap = draw(st.sampled_from([1e-9, 2.0**-45, float(np.spacing(1.0)), 1e-300]))
+    return base + rng.integers(-3, 4, size=dist.shape) * gap, labels, mode
+
+
+@BIN_SETTINGS
+@settings(max_examples=60, deadline=None)
+@given(problem=near_tie_problems())
+def test_float64_near_ties_match_reference(problem, bins) -> None:
+    dist, labels, mode = problem
+    _assert_matches_reference(dist, dist.tolist(), labels, mode, bins)
+
+
+@st.composite
+def masked_problems(draw):
+    """Distances with +inf (masked pairs) and some -inf, in float64 or float32; in some
+    problems every true match of a query is at +inf."""
+    dist, (qp, gp, *rest), mode = draw(problems())
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    dist = dist.astype(draw(st.sampled_from([np.float64, np.float32])))
+    dist[rng.random(dist.shape) < draw(st.sampled_from([0.2, 0.6, 1.0]))] = np.inf
+    dist[rng.random(dist.shape) < draw(st.sampled_from([0.0, 0.1]))] = -np.inf
+    if draw(st.booleans()):
+        dist[qp[:, None] == gp[None, :]] = np.inf
+    return dist, (qp, gp, *rest), mode
+
+
+@BIN_SETTINGS
+@settings(max_examples=60, deadline=None)
+@given(problem=masked_problems())
+def test_infinite_distances_rank_last_as_a_plain_sort_does(problem, bins) -> None:
+    dist, labels, mode = problem
+    _assert_matches_reference(dist, dist.tolist(), labels, mode, bins)
+
+
+@st.composite
+def low_precision_problems(draw):
+    """bf16 / fp16 tensors (coarse: many ties), as a model under autocast gives them."""
+    dist, labels, mode = draw(problems())
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    scale = draw(st.sampled_from([1.0, 1e-3, 300.0]))
+    dtype = draw(st.sampled_from([torch.bfloat16, torch.float16]))
+    return torch.from_numpy(rng.normal(1.0, 0.05, size=dist.shape) * scale).to(dtype), labels, mode
+
+
+@BIN_SETTINGS
+@settings(max_examples=40, deadline=None)
+@given(problem=low_precision_problems())
+def test_bf16_and_fp16_tensors_match_reference(problem, bins) -> None:
+    dist, labels, mode = problem
+    _assert_matches_reference(dist, dist.float().tolist(), labels, mode, bins)
+
+
+@st.composite
+def wide_range_problems(draw):
+    """Finite distances spanning more than float32's range (float64 from 1e-300 to 1e300,
+    both signs), or float32 ones at its largest magnitudes."""
+    dist, labels, mode = draw(problems())
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    if draw(st.booleans()):
+        magnitude = 10.0 ** rng.uniform(-300, 300, size=dist.shape)
+        return magnitude * rng.choice([-1.0, 1.0], size=dist.shape), labels, mode
+    big = np.finfo(np.float32).max
+    pool = np.array([big, -big, np.nextafter(big, np.float32(0)), 1e38, -1e38, 0.0, 1.0,
+                     np.finfo(np.float32).tiny, -3.0e38], dtype=np.float32)  # fmt: skip
+    return pool[rng.integers(0, len(pool), size=dist.shape)], labels, mode
+
+
+@BIN_SETTINGS
+@settings(max_examples=60, deadline=None)
+@given(problem=wide_range_problems())
+def test_finite_distances_of_any_range_match_reference(problem, bins) -> None:
+    dist, labels, mode = problem
+    _assert_matches_reference(dist, dist.tolist(), labels, mode, bins)
+
+
+def test_nan_is_an_error_naming_where_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ccreid.errors import InputError
+
+    dist = np.zeros((6, 5))
+    dist[4, 2] = np.nan
+    monkeypatch.setattr("ccreid.evaluation.metrics._CHUNK_ELEMENTS", 10)  # 2 rows per block
+    with pytest.raises(InputError, match=r"NaN \(first at row 4, column 2\)"):
+        evaluate(dist, [1] * 6, [1, 2, 1, 2, 1], [0] * 6, [1] * 5)
+
+
+def test_complex_distances_are_refused() -> None:
+    from ccreid.errors import InputError
+
+    with pytest.raises(InputError, match="complex128 is not supported"):
+        evaluate(np.zeros((1, 2), dtype=complex), [1], [1, 2], [0], [1, 1])
+
+
+@pytest.mark.parametrize(
+    "dist",
+    [
+        np.array([[1.0 + 2e-9, 1.0 + 1e-9, 1.0, np.inf, 1.0 + 3e-9, -np.inf]] * 3),
+        torch.tensor([[0.30, 0.10, 0.31, 0.10, 0.2, 0.3]] * 3).bfloat16(),
+    ],
+    ids=["float64-near-ties-and-inf", "bf16"],
+)
+def test_ranked_lists_rank_in_the_input_precision(dist) -> None:
+    from ccreid.evaluation import Labels, ranked_without_junk
+
+    q = Labels(np.array([1, 2, 3]), np.array([0, 0, 0]))
+    g = Labels(np.array([1, 2, 1, 3, 2, 1]), np.array([0, 1, 1, 1, 0, 1]))
+    lists = ranked_without_junk(dist, q, g, top_k=6)
+    values = (dist.float() if isinstance(dist, torch.Tensor) else dist).tolist()
+    for i in range(3):
+        order = sorted(range(6), key=lambda j: (values[i][j], j))
+        kept = [j for j in order if not _is_junk("general", q.pids[i], 0, 0, g.pids[j],
+                                                 g.camids[j], 0)]  # fmt: skip
+        assert list(lists[i]) == kept
+
+
+def test_float64_features_give_float64_distances() -> None:
+    # 1 - cos is 2e-10 and 5e-11: both 0 in float32, where the negative (index 0) came first.
+    qf = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    gf = torch.tensor([[1.0, 2e-5], [1.0, 1e-5]], dtype=torch.float64)
+    assert pairwise_distance(qf, gf).dtype == torch.float64
+    res = evaluate_features(qf, gf, [1], [2, 1], [0], [1, 1], max_rank=2)
+    assert res.top(1) == 1.0

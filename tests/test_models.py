@@ -27,8 +27,8 @@ def test_output_shapes(size, backbone, dim) -> None:
 
 
 def test_bsga_has_the_papers_parameter_count_at_resnet50_stage_2() -> None:
-    """Four 7x7 convolutions with biases on 512 channels (SPEC section 2), counted by hand:
-    512->2, 1->1, 3->1 and a second 1->1."""
+    """Four 7x7 convolutions with biases on 512 channels (docs/conventions.md#bsga),
+    counted by hand: 512->2, 1->1, 3->1 and a second 1->1."""
     by_hand = (512 * 2 * 49 + 2) + (1 * 49 + 1) + (3 * 49 + 1) + (1 * 49 + 1)
     assert sum(p.numel() for p in BSGA(512).parameters()) == by_hand == 50_426
     shared = sum(p.numel() for p in BSGA(512, share_mask_conv=True).parameters())
@@ -144,3 +144,79 @@ def test_conv_as_matmul_and_fold_is_the_same_convolution(channels_last: bool) ->
     grads_folded = torch.autograd.grad(folded.square().sum(), [x, conv.weight, conv.bias])
     for a, b in zip(grads_folded, grads_direct, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def _max_relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
+    """Largest deviation from the reference, relative to the reference's largest entry."""
+    return ((out.double() - reference).abs().max() / reference.abs().max()).item()
+
+
+@pytest.mark.parametrize(
+    ("channels", "size", "memory_format"),
+    [(512, (32, 16), torch.channels_last), (128, (16, 8), torch.contiguous_format)],
+)
+def test_folded_conv_under_bf16_autocast_is_as_accurate_as_the_direct_one(
+    channels: int, size: tuple[int, int], memory_format: torch.memory_format
+) -> None:
+    """BSGA's 512->2 7x7 convolution under autocast: the folded form sums the 49 kernel
+    offsets' products in fp32 and rounds once, so it is no less accurate than nn.Conv2d.
+    The input is bf16 (what layer2 gives under autocast), the weights fp32 masters."""
+    from ccreid.models.attention import conv_as_matmul_and_fold
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(channels, 2, 7, padding=3)
+    x = torch.randn(4, channels, *size).bfloat16().contiguous(memory_format=memory_format)
+    with torch.no_grad():
+        reference = torch.nn.functional.conv2d(
+            x.double(), conv.weight.double(), conv.bias.double(), padding=3
+        )
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            direct, folded = conv(x), conv_as_matmul_and_fold(x, conv)
+    assert folded.dtype == direct.dtype == torch.bfloat16
+    assert folded.shape == direct.shape
+    assert _max_relative_error(folded, reference) <= _max_relative_error(direct, reference)
+
+
+@pytest.mark.parametrize("memory_format", [torch.channels_last, torch.contiguous_format])
+def test_folded_conv_gradients_under_bf16_autocast_match_fp32(
+    memory_format: torch.memory_format,
+) -> None:
+    from ccreid.models.attention import conv_as_matmul_and_fold
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(64, 2, 7, padding=3)
+    x = torch.randn(2, 64, 16, 8).bfloat16().contiguous(memory_format=memory_format)
+    x.requires_grad_()
+    upstream = torch.randn(2, 2, 16, 8)
+    params = [conv.weight, conv.bias]
+    exact = torch.autograd.grad((conv(x.float()) * upstream).sum(), [x, *params])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        folded = conv_as_matmul_and_fold(x, conv)
+    grads = torch.autograd.grad((folded.float() * upstream).sum(), [x, *params])
+    for got, want in zip(grads, exact, strict=True):
+        assert _max_relative_error(got, want.double()) < 1e-2
+
+
+def test_weights_none_means_random_initialisation() -> None:
+    """torchvision's convention: weights=None is a randomly initialised backbone."""
+    for weights in (None, "none", "None"):
+        model = build_model(3, backbone="resnet18", attention="none", weights=weights)
+        assert model.eval()(torch.randn(1, 3, 64, 32)).shape == (1, 512)
+
+
+def test_unknown_weights_name_lists_the_accepted_values() -> None:
+    from ccreid.errors import InputError
+
+    accepted = "imagenet1k_v1, imagenet1k_v2, none, or a path to a .pth / .safetensors state dict"
+    with pytest.raises(InputError, match="unknown weights 'imagenet'") as caught:
+        build_model(3, backbone="resnet18", weights="imagenet")
+    assert accepted in str(caught.value)
+
+
+@pytest.mark.parametrize("as_path", [True, False])
+def test_missing_weights_file_says_it_does_not_exist(tmp_path, as_path: bool) -> None:
+    from ccreid.errors import InputError
+
+    missing = tmp_path / "resnet18.pth"
+    with pytest.raises(InputError, match=r"weights file .*resnet18\.pth does not exist"):
+        build_model(3, backbone="resnet18", weights=missing if as_path else str(missing))

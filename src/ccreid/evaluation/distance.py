@@ -23,17 +23,24 @@ def _check_features(qf: torch.Tensor, gf: torch.Tensor, metric: str) -> None:
         raise ValueError(f"query and gallery feature dims differ: {qf.shape[1]} vs {gf.shape[1]}")
 
 
+def _distance_dtype(qf: torch.Tensor, gf: torch.Tensor) -> torch.dtype:
+    """float64 for float64 features, so near-ties are not merged; float32 otherwise."""
+    return torch.float64 if torch.float64 in (qf.dtype, gf.dtype) else torch.float32
+
+
 def iter_distance_rows(
     qf: torch.Tensor, gf: torch.Tensor, metric: Metric = "cosine", chunk_size: int = 1024
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(start_row, distances)`` blocks of the query x gallery distance matrix.
 
     Only one block of ``chunk_size`` query rows exists at a time, so a 100k x 100k problem
-    never materialises the full matrix.
+    never materialises the full matrix. Distances are float64 when a feature set is, else
+    float32 (bf16 / fp16 features are multiplied in float32).
     """
     _check_features(qf, gf, metric)
-    qf = qf.float()
-    gf = gf.float()
+    dtype = _distance_dtype(qf, gf)
+    qf = qf.to(dtype)
+    gf = gf.to(dtype)
     if metric == "cosine":
         gf = F.normalize(gf, dim=1)
     else:
@@ -51,9 +58,10 @@ def iter_distance_rows(
 def pairwise_distance(
     qf: torch.Tensor, gf: torch.Tensor, metric: Metric = "cosine", chunk_size: int = 1024
 ) -> torch.Tensor:
-    """Distance matrix (n_query, n_gallery): ``1 - cos`` or Euclidean, computed in row chunks."""
+    """Distance matrix (n_query, n_gallery): ``1 - cos`` or Euclidean, computed in row chunks
+    (float64 for float64 features, else float32)."""
     _check_features(qf, gf, metric)
-    out = torch.empty(qf.shape[0], gf.shape[0], dtype=torch.float32)
+    out = torch.empty(qf.shape[0], gf.shape[0], dtype=_distance_dtype(qf, gf))
     for start, block in iter_distance_rows(qf, gf, metric, chunk_size):
         out[start : start + block.shape[0]] = block
     return out

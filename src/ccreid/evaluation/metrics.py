@@ -1,14 +1,16 @@
 """CMC and mAP, vectorised over chunks of queries.
 
-Settings (SPEC section 5). A gallery item is *junk* (removed from the ranking) when it has
-the query's identity and
+Settings (docs/conventions.md#evaluation). A gallery item is *junk* (removed from the
+ranking) when it has the query's identity and
 
 - ``general``: the query's camera;
 - ``sc``: the query's camera, or different clothes (only same-clothes matches count);
 - ``cc``: the query's camera, or the same clothes (only clothes-changing matches count).
 
-Distances are compared in float32; ties are broken by gallery index, so results are
-deterministic.
+Distances are compared in their own precision: float64 as float64, every narrower float
+dtype as float32 (to which it converts exactly). Ties are broken by gallery index, so
+results are deterministic; +inf (a masked pair) ranks after every finite distance, -inf
+before; NaN has no place in a ranking and is an error.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from ccreid.errors import InputError
 from ccreid.evaluation.distance import Metric, iter_distance_rows
 from ccreid.evaluation.match_ranks import match_ranks
 
@@ -77,9 +80,10 @@ def ranked_without_junk(
 ) -> list[np.ndarray]:
     """Per query, the first ``top_k`` gallery indices as the metric ranks them: by distance
     (ties by gallery index), with the setting's junk items left out (what a picture of a
-    ranking must show; SPEC section 5)."""
+    ranking must show; docs/conventions.md#evaluation)."""
     lab = _Labels.of(query, gallery, mode)
-    dist = np.asarray(distmat, dtype=np.float32)
+    dist = _distance_array(distmat)
+    _all_finite(dist)
     if dist.shape != (len(lab.q_pids), len(lab.g_pids)):
         raise ValueError(f"distmat shape {dist.shape} does not match the labels")
     order = np.argsort(dist, axis=1, kind="stable")
@@ -191,16 +195,58 @@ class _Counts:
         )
 
 
-def _block_counts(dist: np.ndarray, junk: np.ndarray, good: np.ndarray, max_rank: int) -> _Counts:
-    """CMC and AP contributions of one block of query rows."""
-    dist = np.asarray(dist, dtype=np.float32)
-    if not dist.flags.writeable:  # a read-only memmap: torch wants memory it may own
-        dist = dist.copy()
-    if not np.isfinite(dist).all():
-        raise ValueError("the distance matrix contains NaN or infinite values")
+def _distance_array(values: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Distances as a writeable float64 (float64 and integer input) or float32 (any
+    narrower float: bf16 and fp16 convert to it exactly) array."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu()
+        if values.is_complex():
+            raise InputError(f"distmat must be real, got a {values.dtype} tensor")
+        wide = values.dtype == torch.float64 or not values.is_floating_point()
+        return (values.double() if wide else values.float()).numpy()
+    arr = np.asarray(values)
+    if arr.dtype.kind in "biu" or (arr.dtype.kind == "f" and arr.dtype.itemsize == 8):
+        dtype = np.float64
+    elif (arr.dtype.kind == "f" and arr.dtype.itemsize < 8) or arr.dtype.name == "bfloat16":
+        dtype = np.float32
+    else:
+        raise InputError(
+            f"distmat dtype {arr.dtype} is not supported: expected float64, float32, float16, "
+            "bfloat16 or integers"
+        )
+    arr = arr.astype(dtype, copy=False)
+    # A read-only memmap: torch wants memory it may own.
+    return arr if arr.flags.writeable else arr.copy()
+
+
+def _all_finite(dist: np.ndarray, row_offset: int = 0) -> bool:
+    """Whether every distance is finite; NaN, which has no place in a ranking, is an error
+    naming the first one (+-inf rank last / first)."""
+    if np.isfinite(dist).all():
+        return True
+    nan = np.argwhere(np.isnan(dist))
+    if len(nan):
+        row, col = nan[0]
+        raise InputError(
+            f"the distance matrix contains NaN (first at row {row + row_offset}, column "
+            f"{col}): every distance must be a number; use +inf for pairs to rank last"
+        )
+    return False
+
+
+def _block_counts(
+    dist: np.ndarray | torch.Tensor,
+    junk: np.ndarray,
+    good: np.ndarray,
+    max_rank: int,
+    row_offset: int = 0,
+) -> _Counts:
+    """CMC and AP contributions of one block of query rows (``row_offset``: its first)."""
+    dist = _distance_array(dist)
+    finite = _all_finite(dist, row_offset)
     rows = dist.shape[0]
     counts = _Counts(np.zeros(max_rank, dtype=np.int64), num_queries=rows)
-    hit_row, hit_rank = match_ranks(dist, junk, good)
+    hit_row, hit_rank = match_ranks(dist, junk, good, finite)
     if hit_row.size == 0:
         return counts
     num_good = np.bincount(hit_row, minlength=rows)
@@ -234,16 +280,19 @@ def _rows_per_chunk(num_gallery: int) -> int:
 
 
 def _evaluate_blocks(
-    blocks: Iterator[tuple[int, np.ndarray]], labels: _Labels, max_rank: int, workers: int
+    blocks: Iterator[tuple[int, np.ndarray | torch.Tensor]],
+    labels: _Labels,
+    max_rank: int,
+    workers: int,
 ) -> RetrievalResult:
     """Blocks are counted on ``workers`` threads (numpy and torch release the GIL). At most
     two blocks per thread are in flight, so memory stays bounded."""
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")
 
-    def count(start: int, block: np.ndarray) -> _Counts:
+    def count(start: int, block: np.ndarray | torch.Tensor) -> _Counts:
         junk, good = labels.junk_and_match(slice(start, start + block.shape[0]))
-        return _block_counts(block, junk, good, max_rank)
+        return _block_counts(block, junk, good, max_rank, start)
 
     total = _Counts(np.zeros(max_rank, dtype=np.int64))
     with ThreadPoolExecutor(workers) as pool:
@@ -270,8 +319,10 @@ def evaluate(
 ) -> RetrievalResult:
     """CMC and mAP of a (n_query, n_gallery) distance matrix (smaller = more similar).
 
-    ``distmat`` may be a numpy memmap: it is read a chunk of rows at a time. Queries with
-    no valid match are skipped and counted in ``num_valid_queries``.
+    ``distmat`` may be a numpy memmap or a tensor (any float dtype, on any device): it is
+    read a chunk of rows at a time and ranked in its own precision (module docstring);
+    +inf ranks last. Queries with no valid match are skipped and counted in
+    ``num_valid_queries``.
     """
     labels = _Labels(q_pids, g_pids, q_camids, g_camids, q_clothes, g_clothes, mode)
     return _evaluate_matrix(distmat, labels, max_rank)
@@ -289,8 +340,8 @@ def evaluate_labels(
 def _evaluate_matrix(
     distmat: np.ndarray | torch.Tensor, labels: _Labels, max_rank: int
 ) -> RetrievalResult:
-    if isinstance(distmat, torch.Tensor):
-        distmat = distmat.detach().cpu().numpy()
+    if not isinstance(distmat, torch.Tensor):  # a memmap stays one: read a block at a time
+        distmat = np.asarray(distmat)
     if distmat.ndim != 2:
         raise ValueError(f"distmat must be 2-D, got shape {distmat.shape}")
     expected = (len(labels.q_pids), len(labels.g_pids))
@@ -299,7 +350,8 @@ def _evaluate_matrix(
             f"distmat shape {distmat.shape} does not match (num queries, num gallery) = {expected}"
         )
     step = _rows_per_chunk(distmat.shape[1])
-    blocks = ((s, np.asarray(distmat[s : s + step])) for s in range(0, distmat.shape[0], step))
+    # Each block is converted by its worker: a bf16 or GPU tensor is never copied whole.
+    blocks = ((s, distmat[s : s + step]) for s in range(0, distmat.shape[0], step))
     with _torch_threads_as_workers() as workers:
         return _evaluate_blocks(blocks, labels, max_rank, workers)
 

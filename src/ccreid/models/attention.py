@@ -37,7 +37,7 @@ class Identity(nn.Module):
 
 @ATTENTIONS.register("bsga")
 class BSGA(nn.Module):
-    """Body shape-guided attention (paper eq. 2-5, SPEC section 2).
+    """Body shape-guided attention (paper eq. 2-5, docs/conventions.md#bsga).
 
     ``A_f = sigmoid(conv([conv(M'), conv(X)]) * conv(M'))``, ``X_out = X * A_f``.
     The two 7x7 convolutions on the mask are separate unless ``share_mask_conv``.
@@ -107,9 +107,14 @@ def conv_as_matmul_and_fold(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 
     The same linear map (sums in another order): with only 2 output channels, a direct
     7x7 convolution runs far below the CPU's matrix speed, while the 1x1 form is one
-    matrix product. Measured on BSGA's 512->2 7x7 convolution at 32x16: 3.9x faster in
-    fp32, 2.9x in bf16 (benchmarks/bench_model.py).
+    matrix product. Measured on BSGA's 512->2 7x7 convolution at 32x16 in fp32: 3-5x
+    faster (benchmarks/bench_model.py). In bf16 / fp16 (autocast included) this is the
+    direct convolution: its accumulator sums the 49 kernel offsets' products in fp32 and
+    rounds once, where the folded form rounds each product first (about 4x the error),
+    and a fold with compensated products measured slower than the direct convolution.
     """
+    if _computes_below_fp32(x):
+        return conv(x)
     out_ch, in_ch, kh, kw = conv.weight.shape
     flipped = conv.weight.flip(-2, -1).reshape(out_ch, in_ch, kh * kw).transpose(1, 2)
     per_offset = F.conv2d(x, flipped.reshape(out_ch * kh * kw, in_ch, 1, 1))
@@ -119,6 +124,14 @@ def conv_as_matmul_and_fold(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
         padding=(kh // 2, kw // 2),
     )  # fmt: skip
     return out if conv.bias is None else out + conv.bias.view(1, -1, 1, 1).to(out.dtype)
+
+
+def _computes_below_fp32(x: torch.Tensor) -> bool:
+    """Whether a convolution of ``x`` runs in bf16 / fp16 (autocast on, or such an input)."""
+    device = x.device.type
+    if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device) in (torch.bfloat16, torch.float16)
+    return x.dtype in (torch.bfloat16, torch.float16)
 
 
 def resize_mask(mask: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:

@@ -155,9 +155,36 @@ class ReIDModel(nn.Module):
 
 
 IMAGENET_WEIGHTS = ("imagenet1k_v1", "imagenet1k_v2")
+WEIGHTS_CHOICES = (
+    "imagenet1k_v1, imagenet1k_v2, none, or a path to a .pth / .safetensors state dict"
+)
+_STATE_DICT_SUFFIXES = (".pth", ".pt", ".safetensors")
 
 
-def _backbone(name: str, weights: str, last_stride: int) -> nn.Module:
+def _resolve_weights(weights: str | Path | None) -> str | Path | None:
+    """An ImageNet weights name, None (random initialisation) or an existing file.
+
+    ``None`` and "none" both mean random initialisation (torchvision's ``weights=None``);
+    names are matched case-insensitively. Anything else must be an existing file: a value
+    that looks like a path is reported as missing, any other as an unknown name.
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str) and weights.lower() in (*IMAGENET_WEIGHTS, "none"):
+        return None if weights.lower() == "none" else weights.lower()
+    if not isinstance(weights, str | Path):
+        raise InputError(f"weights must be a name or a path, got {type(weights).__name__}")
+    path = Path(weights)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise InputError(f"weights {path} is a folder; expected a state dict file")
+    if isinstance(weights, Path) or path.suffix in _STATE_DICT_SUFFIXES or len(path.parts) > 1:
+        raise InputError(f"weights file {path} does not exist")
+    raise InputError(f"unknown weights {str(weights)!r}; expected {WEIGHTS_CHOICES}")
+
+
+def _backbone(name: str, weights: str | None, last_stride: int) -> nn.Module:
     if name not in BACKBONES:
         raise UnknownNameError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
     tv_weights = None
@@ -184,7 +211,7 @@ def build_model(
     num_classes: int,
     backbone: str = "resnet50",
     attention: str = "bsga",
-    weights: str | Path = "none",
+    weights: str | Path | None = "none",
     last_stride: int = 1,
     mask_policy: MaskPolicy = "require",
     share_mask_conv: bool = False,
@@ -193,13 +220,14 @@ def build_model(
     mask_source: str = "parser",
 ) -> ReIDModel:
     """A re-ID model. ``weights``: "imagenet1k_v1" / "imagenet1k_v2" load torchvision's
-    ImageNet weights (downloaded), "none" starts from random, anything else is a path to a
-    torchvision-named backbone state dict. ``share_mask_conv`` and ``bsga_init`` go to
-    attention modules that declare them. ``mask_head`` adds a body-mask head on the
+    ImageNet weights (downloaded), "none" or None starts from random, anything else is a
+    path to a torchvision-named backbone state dict. ``share_mask_conv`` and ``bsga_init``
+    go to attention modules that declare them. ``mask_head`` adds a body-mask head on the
     stage-2 features; ``mask_source="predicted"`` makes BSGA use it at inference."""
-    weights = str(weights)
-    net = _backbone(backbone, weights, last_stride)  # downloads only the ImageNet names
-    if weights not in (*IMAGENET_WEIGHTS, "none"):
+    weights = _resolve_weights(weights)
+    named = weights if isinstance(weights, str) else None
+    net = _backbone(backbone, named, last_stride)  # downloads only the ImageNet names
+    if isinstance(weights, Path):
         load_backbone_weights(net, weights)
     widths = BACKBONES[backbone]
     attn_cls = ATTENTIONS.get(attention)
