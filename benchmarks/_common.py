@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ccreid.engine.precision import describe_cpu, machine_kind
+from ccreid.inference.precision import describe_cpu, machine_kind
 
 RESULTS = Path(__file__).with_name("results.json")
 

@@ -22,10 +22,10 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from ccreid.data import AugmentConfig, InputNormalizer, ReIDImageDataset, Sample, load_dataset
-from ccreid.data.dataset import read_image, read_parts
-from ccreid.synthetic import SyntheticConfig, generate
+from ccreid.data.images import read_image, read_parts
 from ccreid.data.transforms import apply_geometric
 from ccreid.parsing import body_mask, erase_clothes, get_schema
+from ccreid.synthetic import SyntheticConfig, generate
 
 
 def per_sample_ms(samples: list[Sample], fn: Callable[[Sample], object]) -> float:

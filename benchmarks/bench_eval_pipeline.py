@@ -24,12 +24,12 @@ from _common import bracketed_ratios, peak_rss_mib, record, timed
 
 from ccreid.config import load_config, to_yaml
 from ccreid.data import load_dataset
-from ccreid.synthetic import SyntheticConfig, generate
-from ccreid.engine import run_evaluation, save_checkpoint
-from ccreid.engine.builders import inference_options
-from ccreid.engine.inference import extract_features
-from ccreid.engine.precision import autocast, resolve_dtype
+from ccreid.engine import run_evaluation
+from ccreid.inference import inference_options, save_checkpoint
+from ccreid.inference.features import extract_features
+from ccreid.inference.precision import autocast, resolve_dtype
 from ccreid.models import build_model
+from ccreid.synthetic import SyntheticConfig, generate
 
 # 125 test identities x 4 cameras x 50 images, 10 per camera as queries: 5,000 / 20,000
 DATA = SyntheticConfig(train_ids=4, test_ids=125, images_per_camera=50, queries_per_camera=10,

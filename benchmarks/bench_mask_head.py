@@ -23,19 +23,19 @@ from _common import record, timed
 from bench_parser import b2_model
 
 from ccreid.config import load_config, to_yaml
-from ccreid.synthetic import SyntheticConfig, generate
-from ccreid.engine.builders import build_model_from_config
-from ccreid.engine.checkpoint import save_checkpoint
+from ccreid.inference.checkpoint import save_checkpoint
+from ccreid.models import model_from_config
 from ccreid.parsing import ATR
 from ccreid.parsing.parser import SegFormerParser, parse_tree
 from ccreid.retrieval.export import export_onnx
 from ccreid.retrieval.service import build_index
+from ccreid.synthetic import SyntheticConfig, generate
 
 
 def head_checkpoint(folder: Path, height: int, width: int) -> Path:
     cfg = load_config(None, [f"data.mask_root={folder}", f"data.height={height}",
                              f"data.width={width}", "model.weights=none", "model.mask_head=true"])  # fmt: skip
-    model = build_model_from_config(cfg, 10)
+    model = model_from_config(cfg.model, 10)
     meta = {"config": to_yaml(cfg), "num_classes": 10, "dataset": "bench"}
     return save_checkpoint(folder / "head.safetensors", model, meta)
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from _common import record, timed
 
-from ccreid.engine.precision import cpu_has_fast_bf16, resolve_dtype
+from ccreid.inference.precision import cpu_has_fast_bf16, resolve_dtype
 from ccreid.models import build_model
 from ccreid.models.attention import conv_as_matmul_and_fold, resize_mask
 

@@ -23,11 +23,11 @@ import numpy as np
 from _common import record
 
 from ccreid.config import load_config
-from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
 from ccreid.retrieval.index import GalleryIndex, fingerprint
 from ccreid.retrieval.searcher import Searcher
 from ccreid.retrieval.server import create_app
+from ccreid.synthetic import SyntheticConfig, generate
 
 
 def _free_port() -> int:

@@ -27,13 +27,13 @@ import torch
 from _common import bracketed_ratios, peak_rss_mib, record, timed
 
 from ccreid.config import load_config
-from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.engine import run_training
-from ccreid.engine.builders import select_device
-from ccreid.engine.memory import release_freed_memory, resident_mib
-from ccreid.engine.precision import autocast, resolve_dtype
+from ccreid.inference import select_device
+from ccreid.inference.memory import release_freed_memory, resident_mib
+from ccreid.inference.precision import autocast, resolve_dtype
 from ccreid.losses import ReIDObjective
 from ccreid.models import build_model
+from ccreid.synthetic import SyntheticConfig, generate
 
 NUM_CLASSES = 40
 

@@ -1,5 +1,5 @@
 """`make bench`: every benchmark in this folder, one after another; results.json is merged
-and the README's Performance section is regenerated from it (readme_tables.py)."""
+and the documentation's performance page is regenerated from it (performance_page.py)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def main() -> int:
             subprocess.run([sys.executable, str(HERE / bench[0]), *bench[1:]], cwd=HERE).returncode
             != 0
         )
-    subprocess.run([sys.executable, str(HERE / "readme_tables.py")], cwd=HERE, check=True)
+    subprocess.run([sys.executable, str(HERE / "performance_page.py")], cwd=HERE, check=True)
     return int(failed > 0)
 
 

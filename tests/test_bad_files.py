@@ -10,11 +10,19 @@ import torch
 from PIL import Image
 
 from ccreid.data import AugmentConfig, ImageReadError, ReIDImageDataset, Sample
-from ccreid.engine import CheckpointError, load_checkpoint, save_checkpoint
-from ccreid.engine.checkpoint import load_model_weights
+from ccreid.inference import CheckpointError, load_checkpoint, save_checkpoint
+from ccreid.inference.checkpoint import load_model_weights
 from ccreid.models import build_model
 
 
+@pytest.mark.reliability(
+    tried="zero-byte image; mask of the wrong size; mask labels outside the schema",
+    happens="`ImageReadError` naming the file (and both sizes / the labels)",
+    also=(
+        "test_mask_of_the_wrong_size_names_the_file",
+        "test_mask_with_labels_outside_the_schema_names_the_file",
+    ),
+)
 def test_zero_byte_image_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "empty.jpg").write_bytes(b"")
     ds = ReIDImageDataset(
@@ -42,6 +50,11 @@ def test_mask_with_labels_outside_the_schema_names_the_file(tmp_path: Path) -> N
         ds[0]
 
 
+@pytest.mark.reliability(
+    tried="checkpoint of another architecture; another number of classes",
+    happens="refused; classes differ: loads for evaluation, refused for training",
+    also=("test_other_number_of_classes_loads_for_evaluation_only",),
+)
 def test_checkpoint_of_another_architecture_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r18.safetensors"
     save_checkpoint(path, build_model(5, backbone="resnet18"), {})

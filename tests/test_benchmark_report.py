@@ -1,4 +1,4 @@
-"""`make bench` regenerates the README's Performance section from benchmarks/results.json."""
+"""`make bench` regenerates the performance page (docs/performance.md) from benchmarks/results.json."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-import readme_tables  # noqa: E402
+import performance_page as readme_tables  # noqa: E402
 
 RESULTS = {
     "CPU without native bf16": {
@@ -30,7 +30,7 @@ def test_section_between_markers_is_replaced_and_the_rest_kept(tmp_path: Path) -
     readme.write_text(f"# top\n{readme_tables.START}\nold 999\n{readme_tables.END}\n## after\n")
     results = tmp_path / "results.json"
     results.write_text(json.dumps(RESULTS))
-    readme_tables.update_readme(readme, results)
+    readme_tables.update_page(readme, results)
     text = readme.read_text()
     assert text.startswith("# top\n") and text.endswith("## after\n")
     assert "old 999" not in text
@@ -50,7 +50,7 @@ def test_readme_without_markers_is_left_alone(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
     results.write_text(json.dumps(RESULTS))
     with pytest.raises(SystemExit, match="lacks the markers"):
-        readme_tables.update_readme(readme, results)
+        readme_tables.update_page(readme, results)
     assert readme.read_text() == "# no markers\n"
 
 
@@ -59,7 +59,7 @@ def test_every_stored_result_has_a_renderer_and_none_is_dropped() -> None:
     assert [k for kind in stored.values() for k in kind if not readme_tables.covered(k)] == []
     readme_tables.render(stored)
     kind = next(iter(stored))
-    with pytest.raises(SystemExit, match="without a README renderer: \\['bench_new'\\]"):
+    with pytest.raises(SystemExit, match="without a renderer: \\['bench_new'\\]"):
         readme_tables.render({kind: {**stored[kind], "bench_new": {"machine": "m", "date": "d"}}})
 
 

@@ -27,12 +27,16 @@ def test_help_lists_every_registered_command() -> None:
     assert listed == registered
 
 
+@pytest.mark.reliability(
+    tried="a typo: `ccreid nosuchcmd`, `ccreid train`, `ccreid eval CONFIG`",
+    happens="click's usage message, exit 2, from the installed console script",
+)
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["nosuchcmd"], "No such command"),
         (["train"], "Missing argument"),
-        (["eval", "configs/base.yaml"], "Missing option '--checkpoint'"),
+        (["eval", "configs/base.yaml"], "missing --model/-m"),
         (["demo", "--seeds", "0"], "--seeds must be >= 1"),
     ],
 )
@@ -43,6 +47,10 @@ def test_usage_mistakes_give_the_short_usage_message_and_exit_2(args, message) -
     assert "Traceback" not in res.stderr and len(res.stderr.splitlines()) < 12
 
 
+@pytest.mark.reliability(
+    tried="a programming error (e.g. a `KeyError`)",
+    happens='its traceback and a request to report it, never a one-line "user error"',
+)
 def test_a_bug_shows_its_traceback_and_asks_for_a_report(cli, monkeypatch) -> None:
     """A KeyError from a programming error must not read like a user error."""
 
@@ -82,6 +90,11 @@ def test_errors_are_one_line_with_exit_1(args: list[str], message: str) -> None:
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.reliability(
+    tried="CLI: `--debug`",
+    happens="the original exception and traceback",
+    also=("test_robustness_cli.py::test_debug_flag_shows_the_traceback_in_process",),
+)
 def test_debug_shows_the_traceback() -> None:
     res = ccreid("--debug", "train", "missing.yaml")
     assert res.returncode != 0 and "Traceback" in res.stderr
@@ -129,6 +142,10 @@ def test_unwritable_output_folder_is_reported(tiny_synthetic: Path, tmp_path: Pa
 WEIRD = "'we[ird] [bold]x[/bold] \"q\"'"  # brackets, a rich tag, quotes at both ends
 
 
+@pytest.mark.reliability(
+    tried="a path with `[weird]`, `[bold]x[/bold]` and quotes in an error",
+    happens="printed verbatim, nothing stripped",
+)
 def test_messages_print_verbatim_through_the_console_script(tmp_path: Path) -> None:
     """Rich markup used to eat "[...]" and the printer stripped quotes at the ends."""
     run = tmp_path / WEIRD  # "[/bold]" holds a "/": a folder inside a folder
@@ -139,6 +156,12 @@ def test_messages_print_verbatim_through_the_console_script(tmp_path: Path) -> N
     assert res.stderr == expected
 
 
+@pytest.mark.reliability(
+    tried="`ccreid parse` without transformers",
+    happens=(
+        "`… pip install 'ccreid[parse]'` in full (same code path for index, search, export, serve)"
+    ),
+)
 def test_a_missing_extra_names_it_whole(tmp_path: Path) -> None:
     """A base install without transformers: the hint keeps its "[parse]" and last quote."""
     import subprocess
@@ -161,6 +184,10 @@ def test_a_missing_extra_names_it_whole(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.reliability(
+    tried="`ccreid search` with bracketed query and gallery names",
+    happens="paths printed verbatim",
+)
 def test_search_prints_query_and_gallery_paths_verbatim(
     cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
 ) -> None:

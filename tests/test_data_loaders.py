@@ -104,12 +104,20 @@ def test_manifest(tmp_path: Path) -> None:
     assert set(data.eval_sets) == {"general", "sc", "cc"}
 
 
+@pytest.mark.reliability(
+    tried="missing split folder",
+    happens="error names the folder and shows the expected layout",
+)
 def test_missing_folder_shows_expected_layout(tmp_path: Path) -> None:
     (tmp_path / "VC-Clothes" / "train").mkdir(parents=True)
     with pytest.raises(DatasetError, match=r"query is missing.*\n.*<pid>-<cam>-<clothes>-<n>\.jpg"):
         load_dataset("vcclothes", tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="file name that does not parse",
+    happens="error names the file and the expected pattern",
+)
 def test_unparseable_file_name_is_reported_with_its_path(tmp_path: Path) -> None:
     touch_images(tmp_path / "VC-Clothes", ["train/0001-1-01-01.jpg", "train/holiday.jpg", "query/0002-1-01-01.jpg",
                                            "gallery/0002-2-01-01.jpg"])  # fmt: skip
@@ -117,6 +125,10 @@ def test_unparseable_file_name_is_reported_with_its_path(tmp_path: Path) -> None
         load_dataset("vcclothes", tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="missing masks",
+    happens="all counted over all splits, first five listed, before training",
+)
 def test_missing_masks_are_counted_before_training(tmp_path: Path) -> None:
     rels = [
         "train/0001-1-01-01.jpg",
@@ -131,6 +143,10 @@ def test_missing_masks_are_counted_before_training(tmp_path: Path) -> None:
         load_dataset("vcclothes", tmp_path, mask_root=tmp_path / "masks")
 
 
+@pytest.mark.reliability(
+    tried="symlink pointing outside the dataset root",
+    happens="refused",
+)
 def test_symlink_outside_the_root_is_refused(tmp_path: Path) -> None:
     touch_images(
         tmp_path / "VC-Clothes",

@@ -18,7 +18,7 @@ def test_flip_and_pad_crop_move_image_and_map_together() -> None:
     torch.manual_seed(0)
     labels = torch.randint(0, 18, (1, 32, 16), dtype=torch.uint8)
     image = (labels * 10).expand(3, -1, -1).clone()  # each pixel's colour encodes its label
-    cfg = AugmentConfig(height=32, width=16, flip_p=0.5, pad=4)
+    cfg = AugmentConfig(height=32, width=16, flip=0.5, pad=4)
     transform = geometric_transform(cfg, train=True)
     flipped = 0
     for _ in range(20):
@@ -58,6 +58,10 @@ def test_dataset_item_erases_clothes_and_gives_body_mask(tmp_path: Path) -> None
     assert (item.mask[0] == 1).sum() == 26 * 16
 
 
+@pytest.mark.reliability(
+    tried="grey-scale and RGBA images",
+    happens="converted to RGB",
+)
 def test_grey_and_rgba_images_are_converted(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((20, 10), np.uint8)).save(tmp_path / "grey.png")
     Image.fromarray(np.zeros((20, 10, 4), np.uint8)).save(tmp_path / "rgba.png")
@@ -100,7 +104,7 @@ def test_batch_normalisation_matches_the_formula_in_both_memory_formats() -> Non
 
 def test_random_erasing_fills_with_the_mean_colour_on_uint8(tmp_path: Path) -> None:
     sample = _write_sample(tmp_path)
-    cfg = AugmentConfig(height=32, width=16, flip_p=0, pad=0, random_erasing_p=1.0)
+    cfg = AugmentConfig(height=32, width=16, flip=0, pad=0, random_erasing=1.0)
     torch.manual_seed(0)
     item = ReIDImageDataset([sample], cfg, train=True)[0]
     fill = torch.tensor([round(255 * m) for m in IMAGENET_MEAN], dtype=torch.uint8)

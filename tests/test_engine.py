@@ -14,13 +14,8 @@ import torch
 from conftest import tiny_overrides
 
 from ccreid.config import ConfigError, load_config
-from ccreid.engine import (
-    CheckpointError,
-    TrainingDiverged,
-    load_checkpoint,
-    run_evaluation,
-    run_training,
-)
+from ccreid.engine import TrainingDiverged, run_evaluation, run_training
+from ccreid.inference import CheckpointError, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,12 +56,16 @@ def test_the_final_evaluation_runs_once(
     assert calls == [["cc", "general", "sc"]]
 
 
+@pytest.mark.reliability(
+    tried="model selection",
+    happens="`best` chosen on validation data only; no test image is read while training",
+)
 def test_model_selection_never_reads_a_test_image(
     tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With data.val_ids, ``best`` is chosen on held-out training ids; while training runs
     (selection included) no query or gallery image is opened."""
-    import ccreid.data.dataset as dataset_module
+    import ccreid.data.images as dataset_module
     from ccreid.engine.trainer import Trainer
 
     cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **{"data.val_ids": 2,
@@ -97,6 +96,10 @@ def test_model_selection_never_reads_a_test_image(
     assert "val/mAP" in rows[0] and "cc/mAP" not in rows[0] and "cc/mAP" in rows[-1]
 
 
+@pytest.mark.reliability(
+    tried="resume with 2 persistent data workers",
+    happens="bit-identical weights to an uninterrupted run",
+)
 def test_resume_gives_the_same_weights(tiny_synthetic: Path, tmp_path: Path) -> None:
     """With two persistent data workers (the default's kind), 2 epochs in one go equal
     1 epoch then --resume to 2, bit for bit."""
@@ -121,6 +124,10 @@ def test_resume_gives_the_same_weights(tiny_synthetic: Path, tmp_path: Path) -> 
         assert torch.equal(v, b.model[k]), k
 
 
+@pytest.mark.reliability(
+    tried="Ctrl-C mid-epoch, then `--resume`",
+    happens="`last` stays at the last complete epoch; the resumed run equals an uninterrupted one",
+)
 def test_ctrl_c_keeps_last_and_resume_equals_an_uninterrupted_run(
     tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,6 +157,10 @@ def test_ctrl_c_keeps_last_and_resume_equals_an_uninterrupted_run(
         assert torch.equal(v, b.model[k]), k
 
 
+@pytest.mark.reliability(
+    tried="NaN loss",
+    happens="stops with the epoch and step; last good checkpoint kept",
+)
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(
     tiny_synthetic: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -174,6 +185,11 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_checkpoint(
     assert load_checkpoint(tmp_path / "tiny/checkpoints/last.safetensors").meta["epoch"] == 1
 
 
+@pytest.mark.reliability(
+    tried="unwritable output folder",
+    happens="fails before training, names the folder (CLI: one line, exit 1)",
+    also=("test_cli.py::test_unwritable_output_folder_is_reported",),
+)
 def test_unwritable_output_fails_before_training(tiny_synthetic: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -182,6 +198,10 @@ def test_unwritable_output_fails_before_training(tiny_synthetic: Path, tmp_path:
         run_training(cfg)
 
 
+@pytest.mark.reliability(
+    tried="resume with another number of classes",
+    happens="refused, naming both numbers",
+)
 def test_resume_refuses_another_number_of_classes(tiny_synthetic: Path, tmp_path: Path) -> None:
     cfg = load_config(None, tiny_overrides(tiny_synthetic, tmp_path))
     run = run_training(cfg).run_dir
@@ -198,9 +218,13 @@ def test_resume_refuses_another_number_of_classes(tiny_synthetic: Path, tmp_path
         run_training(cfg, resume=True)
 
 
+@pytest.mark.reliability(
+    tried="truncated checkpoint; a pickle with code in it",
+    happens="`CheckpointError`; the pickle is never executed",
+)
 def test_truncated_and_pickled_checkpoints_are_refused(tmp_path: Path) -> None:
     good = tmp_path / "good.safetensors"
-    from ccreid.engine import save_checkpoint
+    from ccreid.inference import save_checkpoint
 
     save_checkpoint(good, torch.nn.Linear(2, 2), {"note": "x"})
     truncated = tmp_path / "cut.safetensors"
@@ -220,6 +244,14 @@ def test_truncated_and_pickled_checkpoints_are_refused(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.reliability(
+    tried=(
+        "unknown config key, wrong type, negative lr, bad sampler, old config version, "
+        "`model.mask_source=predicted` without a head"
+    ),
+    happens="`ConfigError` naming the key (and file)",
+    also=("test_config_files_chain_through_base",),
+)
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -239,6 +271,10 @@ def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
         load_config(None, ["data.mask_root=m", *overrides])
 
 
+@pytest.mark.reliability(
+    tried="training with CRE, BSGA or a mask head and no `data.mask_root`",
+    happens="`ConfigError` before any folder is made",
+)
 @pytest.mark.parametrize(
     "overrides",
     [["model.attention=bsga", "train.cre=false"], ["model.attention=none", "train.cre=true"],
@@ -285,4 +321,4 @@ def test_ddp_two_processes_train_and_match_single_process_eval(
     single = run_evaluation(cfg, run / "checkpoints/last.safetensors")
     # Final evaluation after training in DDP equals one process evaluating the checkpoint.
     for name, r in single.items():
-        assert r.summary() == ddp_results[name]
+        assert r.metrics() == ddp_results[name]

@@ -7,7 +7,7 @@ import platform
 import pytest
 import torch
 
-from ccreid.engine.memory import release_freed_memory, resident_mib
+from ccreid.inference.memory import release_freed_memory, resident_mib
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 

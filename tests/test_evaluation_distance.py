@@ -98,6 +98,14 @@ def reference_rerank(q_g, q_q, g_g, k1, k2, lam):
     return final
 
 
+@pytest.mark.reliability(
+    tried="`--rerank`",
+    happens=(
+        "equals the k-reciprocal algorithm written as plain loops in the test (row-wise "
+        "normalisation); fixes a ranking built to need it"
+    ),
+    also=("test_rerank_fixes_a_ranking_that_plain_distance_gets_wrong",),
+)
 @pytest.mark.parametrize("seed", range(4))
 def test_rerank_equals_the_papers_algorithm_on_random_problems(seed: int) -> None:
     rng = np.random.default_rng(seed)

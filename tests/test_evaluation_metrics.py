@@ -70,6 +70,11 @@ def test_ties_are_broken_by_gallery_index() -> None:
     assert res.cmc.tolist() == [1.0, 1.0]
 
 
+@pytest.mark.reliability(
+    tried="metrics on NaN distances, mismatched lengths, empty sets",
+    happens="`ValueError` naming the problem",
+    also=("test_empty_sets_are_rejected",),
+)
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -260,6 +265,10 @@ def _is_junk(mode: str, qp, qc, qo, gp, gc, go) -> bool:
     return mode == "cc" and qp == gp and qo == go
 
 
+@pytest.mark.reliability(
+    tried="ranked-list pictures",
+    happens="show the gallery as the metric ranks it (junk left out), outfit marked",
+)
 @pytest.mark.parametrize("mode", ["general", "sc", "cc"])
 def test_ranked_lists_leave_out_what_the_metric_ignores(mode: str) -> None:
     from ccreid.evaluation import Labels, ranked_without_junk
@@ -314,6 +323,10 @@ def near_tie_problems(draw):
     return base + rng.integers(-3, 4, size=dist.shape) * gap, labels, mode
 
 
+@pytest.mark.reliability(
+    tried="`evaluate([[1+1e-9, 1.0]], …)` and float64 matrices with gaps finer than float32",
+    happens="ranked in float64, the same as a stable per-query sort (top-1 = 1)",
+)
 @BIN_SETTINGS
 @settings(max_examples=60, deadline=None)
 @given(problem=near_tie_problems())
@@ -336,6 +349,10 @@ def masked_problems(draw):
     return dist, (qp, gp, *rest), mode
 
 
+@pytest.mark.reliability(
+    tried="a distance matrix with +inf (masked pairs) or -inf",
+    happens="+inf ranks after every finite distance and -inf before; ties go by gallery index",
+)
 @BIN_SETTINGS
 @settings(max_examples=60, deadline=None)
 @given(problem=masked_problems())
@@ -354,6 +371,10 @@ def low_precision_problems(draw):
     return torch.from_numpy(rng.normal(1.0, 0.05, size=dist.shape) * scale).to(dtype), labels, mode
 
 
+@pytest.mark.reliability(
+    tried="a bf16 or fp16 distance tensor (e.g. from autocast)",
+    happens="converted to float32 (exact) block by block and ranked",
+)
 @BIN_SETTINGS
 @settings(max_examples=40, deadline=None)
 @given(problem=low_precision_problems())
@@ -377,6 +398,13 @@ def wide_range_problems(draw):
     return pool[rng.integers(0, len(pool), size=dist.shape)], labels, mode
 
 
+@pytest.mark.reliability(
+    tried=(
+        "finite distances wider than float32's range (1e-300..1e300 in float64, float32 near its "
+        "max)"
+    ),
+    happens="ranked correctly, no `bincount` crash",
+)
 @BIN_SETTINGS
 @settings(max_examples=60, deadline=None)
 @given(problem=wide_range_problems())
@@ -385,6 +413,10 @@ def test_finite_distances_of_any_range_match_reference(problem, bins) -> None:
     _assert_matches_reference(dist, dist.tolist(), labels, mode, bins)
 
 
+@pytest.mark.reliability(
+    tried="NaN in the distance matrix",
+    happens="`InputError` naming NaN and its first row and column",
+)
 def test_nan_is_an_error_naming_where_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     from ccreid.errors import InputError
 
@@ -402,6 +434,10 @@ def test_complex_distances_are_refused() -> None:
         evaluate(np.zeros((1, 2), dtype=complex), [1], [1, 2], [0], [1, 1])
 
 
+@pytest.mark.reliability(
+    tried="`ranked_without_junk` on float64 near-ties, inf or a bf16 tensor",
+    happens="ranks in the input's precision, the same as `sorted()`",
+)
 @pytest.mark.parametrize(
     "dist",
     [
@@ -424,6 +460,10 @@ def test_ranked_lists_rank_in_the_input_precision(dist) -> None:
         assert list(lists[i]) == kept
 
 
+@pytest.mark.reliability(
+    tried="float64 features in `evaluate_features` / `pairwise_distance`",
+    happens="float64 distances, so near-ties are kept",
+)
 def test_float64_features_give_float64_distances() -> None:
     # 1 - cos is 2e-10 and 5e-11: both 0 in float32, where the negative (index 0) came first.
     qf = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
@@ -431,3 +471,41 @@ def test_float64_features_give_float64_distances() -> None:
     assert pairwise_distance(qf, gf).dtype == torch.float64
     res = evaluate_features(qf, gf, [1], [2, 1], [0], [1, 1], max_rank=2)
     assert res.top(1) == 1.0
+
+
+def reference_minp(dist, q_pids, g_pids, q_cams, g_cams, q_clo, g_clo, mode):
+    """mINP by its definition (Ye et al., AGW), as a plain loop: per query with a valid
+    match, |true matches| / (1-based rank of the hardest true match among kept items)."""
+    inps = []
+    for i in range(len(q_pids)):
+        ranked = sorted(range(len(g_pids)), key=lambda j: (dist[i][j], j))
+        kept = []
+        for j in ranked:
+            same_id = g_pids[j] == q_pids[i]
+            junk = same_id and (
+                g_cams[j] == q_cams[i]
+                or (mode == "sc" and g_clo[j] != q_clo[i])
+                or (mode == "cc" and g_clo[j] == q_clo[i])
+            )
+            if not junk:
+                kept.append(same_id)
+        if any(kept):
+            hardest = max(pos for pos, match in enumerate(kept) if match) + 1
+            inps.append(sum(kept) / hardest)
+    return sum(inps) / len(inps) if inps else 0.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems())
+def test_minp_matches_its_definition(problem) -> None:
+    dist, labels, mode = problem
+    res = evaluate(dist, *labels, mode=mode)
+    expected = reference_minp(dist.tolist(), *(a.tolist() for a in labels), mode)
+    assert res.mINP == pytest.approx(expected, abs=1e-12)
+    assert res.metrics()["mINP"] == round(100 * expected, 1)
+
+
+def test_minp_by_hand() -> None:
+    """Two true matches at kept ranks 1 and 3: INP = 2 / 3."""
+    res = evaluate(np.array([[0.1, 0.2, 0.3, 0.4]]), [1], [1, 2, 1, 2], [0], [1, 1, 1, 1])
+    assert res.mINP == pytest.approx(2 / 3)

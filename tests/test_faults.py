@@ -17,7 +17,8 @@ from conftest import tiny_overrides
 from PIL import Image
 
 from ccreid.config import load_config
-from ccreid.engine import load_checkpoint, run_training, save_checkpoint
+from ccreid.engine import run_training
+from ccreid.inference import load_checkpoint, save_checkpoint
 
 
 def _run_until(script: str, sentinel: Path, tmp_path: Path, timeout: float = 300) -> None:
@@ -34,6 +35,10 @@ def _run_until(script: str, sentinel: Path, tmp_path: Path, timeout: float = 300
     child.wait()
 
 
+@pytest.mark.reliability(
+    tried="SIGKILL while a checkpoint is being written, then `--resume`",
+    happens="the previous complete `last` loads; training continues to the end",
+)
 @pytest.mark.slow
 def test_sigkill_while_writing_a_checkpoint_then_resume(
     tiny_synthetic: Path, tmp_path: Path
@@ -46,7 +51,8 @@ def test_sigkill_while_writing_a_checkpoint_then_resume(
         f"""
 import time
 from ccreid.config import load_config
-from ccreid.engine import checkpoint as C, run_training
+from ccreid.engine import run_training
+from ccreid.inference import checkpoint as C
 real, calls = C.save_file, []
 def hanging_save(tensors, path, metadata=None):
     calls.append(path)
@@ -67,6 +73,13 @@ run_training(load_config(None, {overrides!r}))
     assert load_checkpoint(last).meta["epoch"] == 2
 
 
+@pytest.mark.reliability(
+    tried="SIGKILL of `ccreid parse` mid-write, then rerun",
+    happens=(
+        "no truncated mask under a final name; rerun removes the partial file and completes; "
+        "`masks check` passes"
+    ),
+)
 def test_sigkill_during_parse_leaves_no_truncated_mask(tmp_path: Path) -> None:
     from test_parsing_parser import tiny_segformer
 
@@ -114,10 +127,14 @@ cli.main()
     assert res.returncode == 0, res.stdout
 
 
+@pytest.mark.reliability(
+    tried="disk full while writing a checkpoint",
+    happens='`OSError` "No space left on device"; previous file byte-identical; no temp file left',
+)
 def test_full_disk_fails_clearly_and_keeps_the_previous_checkpoint(
     tmp_path: Path, monkeypatch
 ) -> None:
-    from ccreid.engine import checkpoint as C
+    from ccreid.inference import checkpoint as C
 
     path = tmp_path / "last.safetensors"
     save_checkpoint(path, torch.nn.Linear(3, 3), {"epoch": 1})

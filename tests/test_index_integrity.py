@@ -71,6 +71,13 @@ main()
 """
 
 
+@pytest.mark.reliability(
+    tried="two `index add` on one index at once",
+    happens=(
+        "the second waits for the first's lock (printing its pid and command), re-reads the "
+        "index and appends: both batches are kept"
+    ),
+)
 def test_two_index_adds_at_once_keep_both_batches(
     tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -95,6 +102,13 @@ def test_two_index_adds_at_once_keep_both_batches(
     assert not (tmp_path / "idx" / LOCK_NAME).exists()
 
 
+@pytest.mark.reliability(
+    tried="`index add` while another process holds the index lock for over 2 minutes",
+    happens=(
+        "`error: … is being written by another ccreid process (pid N) running `ccreid index add "
+        "…` (waited 120 s)`, nothing changed"
+    ),
+)
 def test_a_held_index_lock_names_its_holder_and_changes_nothing(
     cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path, monkeypatch
 ) -> None:
@@ -117,6 +131,13 @@ def test_a_held_index_lock_names_its_holder_and_changes_nothing(
 # --- 2. a save that fails part way ----------------------------------------------------------
 
 
+@pytest.mark.reliability(
+    tried="a save that fails after `index.faiss` (disk full, kill)",
+    happens=(
+        "the new generation's files are removed or ignored; `info.json` still names the previous "
+        "complete generation, which loads with its old size"
+    ),
+)
 @pytest.mark.parametrize("failing", [1, 2, 3])
 def test_a_save_that_fails_part_way_leaves_the_previous_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int
@@ -148,6 +169,10 @@ def test_a_save_that_fails_part_way_leaves_the_previous_index(
     assert GalleryIndex.load(folder).index.ntotal == 50
 
 
+@pytest.mark.reliability(
+    tried="an index folder written before generations (`index.faiss` + `meta.csv`)",
+    happens="loads as generation 0; the next save upgrades it",
+)
 def test_an_index_in_the_layout_before_generations_loads_and_grows(tmp_path: Path) -> None:
     import faiss
 
@@ -206,6 +231,13 @@ def test_a_reader_that_loses_a_race_with_a_save_reads_the_new_generation(
 # --- 3. index build onto something that is already there --------------------------------------
 
 
+@pytest.mark.reliability(
+    tried="`index build --out` onto an existing index",
+    happens=(
+        "`error: … already holds an index: pass --overwrite …`, before the model is read; "
+        "`--overwrite` replaces it atomically"
+    ),
+)
 def test_index_build_refuses_an_existing_index_before_reading_the_model(
     cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -225,6 +257,13 @@ def test_index_build_refuses_an_existing_index_before_reading_the_model(
     assert sorted(p.name for p in idx.iterdir()) == ["index.1.faiss", "info.json", "meta.1.csv"]
 
 
+@pytest.mark.reliability(
+    tried="`index build --out` = / inside / around the gallery folder",
+    happens=(
+        "`error: output folder … and image folder … overlap`, the user's `meta.csv` untouched, "
+        "nothing created"
+    ),
+)
 @pytest.mark.parametrize("where", ["same", "inside", "around"])
 def test_index_build_refuses_out_overlapping_the_gallery(
     cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path, where: str
@@ -239,6 +278,10 @@ def test_index_build_refuses_out_overlapping_the_gallery(
     assert snapshot(tmp_path / "data") == before  # the user's meta.csv included
 
 
+@pytest.mark.reliability(
+    tried="`index build --out` a non-empty folder that is not an index",
+    happens="refused even with `--overwrite`, folder untouched",
+)
 def test_index_build_refuses_a_folder_that_holds_something_else(
     cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -255,6 +298,13 @@ def test_index_build_refuses_a_folder_that_holds_something_else(
 # --- 14. a file name that is not UTF-8 ---------------------------------------------------------
 
 
+@pytest.mark.reliability(
+    tried="a gallery file whose name is not UTF-8",
+    happens=(
+        "`error: image file name b'…bad\\xff.jpg' is not valid UTF-8: rename the file`, no "
+        "`--out` left behind"
+    ),
+)
 def test_a_gallery_file_name_that_is_not_utf8_is_named_and_leaves_no_out(
     cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
 ) -> None:

@@ -10,13 +10,14 @@ import pytest
 import torch
 from conftest import tiny_overrides
 
+import ccreid
 from ccreid.config import load_config
 from ccreid.data import load_dataset
-from ccreid.data.dataset import load_batch
-from ccreid.engine import load_trained_model, run_training
+from ccreid.data.images import load_batch
+from ccreid.engine import run_training
 from ccreid.errors import InputError
+from ccreid.losses import mask_loss
 from ccreid.models import build_model
-from ccreid.models.mask_head import mask_loss
 
 
 def test_head_predicts_one_logit_per_stage2_position_and_binary_masks() -> None:
@@ -53,9 +54,11 @@ def test_mask_loss_decreases_on_a_tiny_set(tiny_synthetic: Path) -> None:
     cfg = load_config(None, tiny_overrides(tiny_synthetic, tiny_synthetic))
     data = load_dataset(root=str(tiny_synthetic), name="vcclothes",
                         mask_root=str(tiny_synthetic / "masks"))  # fmt: skip
-    from ccreid.config import adapter as A
+    from ccreid.data import AugmentConfig
 
-    raw, masks = load_batch(data.train[:16], A.augment_config(cfg), cfg.data.schema, masks=True)
+    raw, masks = load_batch(
+        data.train[:16], AugmentConfig.of(cfg.data), cfg.data.schema, masks=True
+    )
     images = raw.float() / 255
     torch.manual_seed(0)
     model = build_model(5, backbone="resnet18", weights="none", mask_head=True).train()
@@ -72,6 +75,11 @@ def test_mask_loss_decreases_on_a_tiny_set(tiny_synthetic: Path) -> None:
     assert losses[-1] < 0.7 * losses[0]
 
 
+@pytest.mark.reliability(
+    tried="a BSGA model without a head, embedding with no masks (Python, `index build`)",
+    happens="refused, naming `ccreid parse` and `model.mask_head=true` / `--mask-source predicted`",
+    also=("test_cli_eval_extract_index_search_without_masks",),
+)
 def test_a_model_without_head_refuses_predicted_masks_and_says_how() -> None:
     model = build_model(5, backbone="resnet18", weights="none")
     with pytest.raises(InputError, match="model.mask_head=true"):
@@ -99,7 +107,7 @@ def images_only(tiny_synthetic: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def test_python_embeds_without_masks(head_checkpoint: Path, images_only: Path) -> None:
-    model, cfg = load_trained_model(head_checkpoint, torch.device("cpu"), "predicted")
+    model = ccreid.load(head_checkpoint, "cpu", "predicted").model
     assert not model.needs_mask
     feats = model(torch.randn(3, 3, 64, 32))
     assert feats.shape == (3, model.feature_dim) and torch.isfinite(feats).all()

@@ -151,6 +151,13 @@ def _max_relative_error(out: torch.Tensor, reference: torch.Tensor) -> float:
     return ((out.double() - reference).abs().max() / reference.abs().max()).item()
 
 
+@pytest.mark.reliability(
+    tried="BSGA's 512→2 7x7 conv under bf16 autocast",
+    happens=(
+        "the direct convolution (fp32 accumulator, one rounding); max error no worse than "
+        "`nn.Conv2d`'s (was 4x it)"
+    ),
+)
 @pytest.mark.parametrize(
     ("channels", "size", "memory_format"),
     [(512, (32, 16), torch.channels_last), (128, (16, 8), torch.contiguous_format)],
@@ -197,6 +204,10 @@ def test_folded_conv_gradients_under_bf16_autocast_match_fp32(
         assert _max_relative_error(got, want.double()) < 1e-2
 
 
+@pytest.mark.reliability(
+    tried="`build_model(..., weights=None)` (torchvision's convention)",
+    happens='random initialisation, like "none"',
+)
 def test_weights_none_means_random_initialisation() -> None:
     """torchvision's convention: weights=None is a randomly initialised backbone."""
     for weights in (None, "none", "None"):
@@ -204,6 +215,13 @@ def test_weights_none_means_random_initialisation() -> None:
         assert model.eval()(torch.randn(1, 3, 64, 32)).shape == (1, 512)
 
 
+@pytest.mark.reliability(
+    tried='`weights="imagenet"` (an unknown name)',
+    happens=(
+        "`InputError` listing imagenet1k_v1, imagenet1k_v2, none, or a path to a .pth / "
+        ".safetensors state dict"
+    ),
+)
 def test_unknown_weights_name_lists_the_accepted_values() -> None:
     from ccreid.errors import InputError
 
@@ -213,6 +231,10 @@ def test_unknown_weights_name_lists_the_accepted_values() -> None:
     assert accepted in str(caught.value)
 
 
+@pytest.mark.reliability(
+    tried="`weights=` a missing .pth path",
+    happens="`InputError: weights file … does not exist`",
+)
 @pytest.mark.parametrize("as_path", [True, False])
 def test_missing_weights_file_says_it_does_not_exist(tmp_path, as_path: bool) -> None:
     from ccreid.errors import InputError

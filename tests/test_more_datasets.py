@@ -14,13 +14,13 @@ from PIL import Image
 
 from ccreid.config import load_config
 from ccreid.data import load_dataset
-from ccreid.data.base import DatasetError
 from ccreid.data.clips import clip_indices, dense_segments
-from ccreid.synthetic import SyntheticConfig, generate
+from ccreid.data.layouts import DatasetError
 from ccreid.engine import run_training
-from ccreid.engine.inference import labels_of
 from ccreid.evaluation import evaluate_labels
+from ccreid.inference.features import labels_of
 from ccreid.models import build_model
+from ccreid.synthetic import SyntheticConfig, generate
 
 
 def _image(path: Path) -> None:
@@ -96,11 +96,32 @@ def test_deepchange_junk_is_by_tracklet_not_camera(tmp_path: Path) -> None:
     assert res.mAP == pytest.approx((1 / 2 + 2 / 3) / 2)
 
 
+@pytest.mark.reliability(
+    tried=(
+        "DeepChange image not in its `-bbox.txt` (or listed but missing); CCVID list line with "
+        "an empty tracklet folder; LaST name without an id"
+    ),
+    happens="`DatasetError` naming the file (and `list:line`)",
+    also=(
+        "test_deepchange_a_listed_file_must_exist",
+        "test_ccvid_line_errors_name_the_line",
+        "test_last_refuses_a_name_without_an_id",
+    ),
+)
 def test_deepchange_images_and_listing_must_agree(tmp_path: Path) -> None:
     root = tmp_path / "DeepChange"
     _deepchange(root)
     _image(root / "test-set-gallery" / "P00006_C003_01_0099.jpg")  # not listed
     with pytest.raises(DatasetError, match="not in .*test-set-gallery-bbox.txt"):
+        load_dataset("deepchange", tmp_path)
+
+
+def test_deepchange_a_listed_file_must_exist(tmp_path: Path) -> None:
+    root = tmp_path / "DeepChange"
+    _deepchange(root)
+    listing = root / "test-set-gallery-bbox.txt"
+    listing.write_text(listing.read_text() + "P00006_C003_01_0099.jpg,7\n")  # no such file
+    with pytest.raises(DatasetError, match="listed in .*test-set-gallery-bbox.txt are not in"):
         load_dataset("deepchange", tmp_path)
 
 
@@ -193,6 +214,10 @@ def _frames(root: Path, folder: str, count: int) -> None:
         _image(root / folder / f"{k:03d}.jpg")
 
 
+@pytest.mark.reliability(
+    tried="a 403-frame CCVID tree trained with dense clips (8 frames, stride 4)",
+    happens="all 403 frames are drawn",
+)
 def test_ccvid_dense_clips_train_on_every_frame(tmp_path: Path) -> None:
     """Tracklets of 63, 10, 100 and 230 frames (403): CCVID's clips (8 frames, stride 4)
     with dense clips draw each of them; cutting exact 32-frame chunks left 48 unused."""
@@ -213,6 +238,10 @@ def test_ccvid_dense_clips_train_on_every_frame(tmp_path: Path) -> None:
     assert drawn == {f for t in train for f in t.frames}
 
 
+@pytest.mark.reliability(
+    tried="CCVID same-clothes results",
+    happens="`sc` setting on the same query/gallery lists",
+)
 def test_ccvid_has_a_same_clothes_setting(tmp_path: Path) -> None:
     root = tmp_path / "CCVID"
     _ccvid(root)  # query: id 10 in outfit u1; gallery: id 10 in u2, id 11
@@ -229,12 +258,20 @@ def test_ccvid_has_a_same_clothes_setting(tmp_path: Path) -> None:
     assert evaluate_labels(dist, q, g, "cc").top(1) == 1.0  # the same outfit is not a match
 
 
+@pytest.mark.reliability(
+    tried="DeepChange root given above `DeepChangeDataset/`",
+    happens="loads (`DeepChange/` or `DeepChangeDataset/`)",
+)
 def test_deepchange_root_may_be_above_the_folder_as_distributed(tmp_path: Path) -> None:
     _deepchange(tmp_path / "DeepChangeDataset")
     data = load_dataset("deepchange", tmp_path)
     assert data.root == tmp_path / "DeepChangeDataset" and len(data.train) == 4
 
 
+@pytest.mark.reliability(
+    tried="CCVID folder listed twice in a list",
+    happens="`DatasetError` naming both `file:line`s",
+)
 def test_ccvid_refuses_a_query_tracklet_listed_twice(tmp_path: Path) -> None:
     root = tmp_path / "CCVID"
     _ccvid(root)
@@ -244,6 +281,10 @@ def test_ccvid_refuses_a_query_tracklet_listed_twice(tmp_path: Path) -> None:
         load_dataset("ccvid", tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="CCVID query/gallery folder also in `train.txt` (another pid)",
+    happens="`DatasetError` naming the test line and the `train.txt` line",
+)
 @pytest.mark.parametrize("split", ["query", "gallery"])
 def test_ccvid_refuses_a_test_tracklet_also_listed_for_training(tmp_path: Path, split) -> None:
     root = tmp_path / "CCVID"
@@ -255,6 +296,10 @@ def test_ccvid_refuses_a_test_tracklet_also_listed_for_training(tmp_path: Path, 
         load_dataset("ccvid", tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="CCVID list line with `../outside_1_x` or an absolute folder",
+    happens="`DatasetError` `file:line: tracklet folder ... is outside <root>`",
+)
 @pytest.mark.parametrize("absolute", [False, True])
 def test_ccvid_refuses_a_tracklet_folder_outside_the_root(tmp_path: Path, absolute) -> None:
     root = tmp_path / "CCVID"
@@ -299,6 +344,13 @@ def _deepchange_with(root: Path, extra: str) -> None:
         fh.write(f"{extra},z\n")
 
 
+@pytest.mark.reliability(
+    tried=(
+        "`²` or Arabic-Indic digits as an identity or camera in "
+        "LaST/DeepChange/PRCC/LTCC/VC-Clothes names"
+    ),
+    happens='`DatasetError` "cannot parse ..." naming the file, not a traceback or a silent pid',
+)
 @pytest.mark.parametrize(
     ("name", "build", "bad"),
     [
@@ -318,6 +370,10 @@ def test_a_non_ascii_digit_is_not_an_identity(tmp_path: Path, name, build, bad) 
     assert Path(bad).name in str(info.value) or Path(bad).parent.name in str(info.value)
 
 
+@pytest.mark.reliability(
+    tried="`²` as pid or camera in a CCVID list",
+    happens="`DatasetError` naming `file:line`",
+)
 @pytest.mark.parametrize("line", ["session3/010_01 \u00b2 u1", "session3/010_\u00b2 10 u1"])
 def test_ccvid_a_superscript_id_or_camera_names_the_line(tmp_path: Path, line) -> None:
     root = tmp_path / "CCVID"
@@ -327,6 +383,10 @@ def test_ccvid_a_superscript_id_or_camera_names_the_line(tmp_path: Path, line) -
         load_dataset("ccvid", tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="a non-UTF-8 byte in a CCVID list or DeepChange `-bbox.txt`",
+    happens="`DatasetError` `file:line: byte 0x.. is not UTF-8`",
+)
 @pytest.mark.parametrize(
     ("name", "build", "listing"),
     [("ccvid", lambda r: _ccvid(r / "CCVID"), "CCVID/query.txt"),

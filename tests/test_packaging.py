@@ -33,6 +33,14 @@ def test_an_unknown_config_name_lists_the_packaged_ones() -> None:
         load_config("prcc/ful")
 
 
+@pytest.mark.reliability(
+    tried="`pip install .`",
+    happens="ships every config; `ccreid train prcc/full` finds it; a missing extra is named",
+    also=(
+        "test_packaged_configs_are_found_by_name",
+        "test_a_missing_extra_is_named",
+    ),
+)
 @pytest.mark.slow
 def test_the_wheel_ships_every_config(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",

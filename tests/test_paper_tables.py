@@ -133,12 +133,11 @@ def test_erased_copies_can_carry_their_own_clothes_label() -> None:
 
 
 def test_distance_and_eval_precision_knobs_reach_the_library() -> None:
-    from ccreid.config import adapter as A
-    from ccreid.engine.builders import inference_options
-    from ccreid.losses import ReIDObjective
+    from ccreid.engine.build import build_objective
+    from ccreid.inference import inference_options
 
     cfg = load_config("prcc/cre_bsga_tri", ["loss.distance=euclidean", "train.precision=bf16"])
-    assert ReIDObjective(**A.objective_kwargs(cfg)).triplet.distance == "euclidean"
+    assert build_objective(cfg).triplet.distance == "euclidean"
     assert inference_options(cfg, torch.device("cpu")).dtype is None  # eval.precision=fp32
     auto = load_config("prcc/full", ["eval.precision=auto", "train.precision=bf16"])
     assert inference_options(auto, torch.device("cpu")).dtype == torch.bfloat16

@@ -70,6 +70,10 @@ def test_parse_writes_a_mirrored_tree_of_label_pngs_and_resumes(
     cli("masks", "check", str(images), str(out))
 
 
+@pytest.mark.reliability(
+    tried="a parser whose labels are not the schema's",
+    happens="refused before any image is read",
+)
 def test_model_with_other_labels_is_refused(cli, images: Path, tmp_path: Path) -> None:
     model = tiny_segformer(tmp_path / "lip", LIP.labels)
     res = cli("parse", str(images), "--out", str(tmp_path / "m"), "--model", str(model), expect=1)
@@ -77,6 +81,10 @@ def test_model_with_other_labels_is_refused(cli, images: Path, tmp_path: Path) -
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.reliability(
+    tried="corrupt image while parsing",
+    happens="listed with its path, skipped, counted; exit 1",
+)
 def test_corrupt_image_is_reported_and_skipped(cli, images: Path, tmp_path: Path) -> None:
     (images / "a" / "bad.jpg").write_bytes(b"not a jpeg")
     model = tiny_segformer(tmp_path / "model", ATR.labels)

@@ -1,4 +1,4 @@
-"""ATR/LIP label tables, the 7-part merge, body masks and clothes erasure (SPEC section 1)."""
+"""ATR/LIP label tables, the 7-part merge, body masks and clothes erasure (docs/conventions.md#parts)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from ccreid.parsing import ATR, LIP, Part, body_mask, erase_clothes, get_schema, to_parts
 
-# Written out from SPEC section 1, independently of the library's tables.
+# Written out from docs/conventions.md#parts, independently of the library's tables.
 ATR_EXPECTED = {
     0: 0, 1: 1, 2: 1, 3: 1, 4: 2, 5: 3, 6: 3, 7: 4, 8: 3, 9: 6,
     10: 6, 11: 1, 12: 6, 13: 6, 14: 5, 15: 5, 16: 2, 17: 2,
@@ -32,6 +32,10 @@ def test_atr_label_names_follow_the_parser_order() -> None:
     assert LIP.labels[5] == "upper-clothes" and LIP.labels[19] == "right-shoe"
 
 
+@pytest.mark.reliability(
+    tried="labels outside the schema (e.g. LIP read as ATR)",
+    happens="`ValueError` listing the labels",
+)
 def test_label_outside_schema_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"labels \[18, 19\] are outside the atr schema"):
         to_parts(np.array([[0, 18, 19]]), "atr")

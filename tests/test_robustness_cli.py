@@ -159,11 +159,25 @@ def check_one_line_error(args, expected, places, capsys, monkeypatch) -> None:
     assert "Traceback" not in err
 
 
+@pytest.mark.reliability(
+    tried=(
+        "CLI: every command with a missing input path (22 cases: configs, checkpoints, dataset "
+        "and mask folders, images, index folders)"
+    ),
+    happens="exit 1, first line `error: ...` naming the path, no traceback",
+)
 @pytest.mark.parametrize(("args", "expected"), MISSING_PATH.values(), ids=MISSING_PATH.keys())
 def test_missing_path(args, expected, places, capsys, monkeypatch) -> None:
     check_one_line_error(args, expected, places, capsys, monkeypatch)
 
 
+@pytest.mark.reliability(
+    tried="CLI: every command that writes, with its output under a file (an unwritable folder)",
+    happens=(
+        "exit 1 before any long work (model loading, embedding, training, parsing), naming the "
+        "folder; nothing created elsewhere"
+    ),
+)
 @pytest.mark.parametrize(
     ("args", "expected"), UNWRITABLE_OUTPUT.values(), ids=UNWRITABLE_OUTPUT.keys()
 )
@@ -171,6 +185,13 @@ def test_unwritable_output(args, expected, places, capsys, monkeypatch) -> None:
     check_one_line_error(args, expected, places, capsys, monkeypatch)
 
 
+@pytest.mark.reliability(
+    tried=(
+        "CLI: a dataset name that does not exist (`data stats`, and `data.name=` for "
+        "train/eval/extract)"
+    ),
+    happens="exit 1, \"unknown dataset 'duke'\" with the known names",
+)
 @pytest.mark.parametrize(("args", "expected"), UNKNOWN_DATASET.values(), ids=UNKNOWN_DATASET.keys())
 def test_unknown_dataset(args, expected, places, capsys, monkeypatch) -> None:
     check_one_line_error(args, expected, places, capsys, monkeypatch)

@@ -12,6 +12,13 @@ from ccreid.config import ConfigError, load_config, validate_sampling
 from ccreid.engine import run_training
 
 
+@pytest.mark.reliability(
+    tried=(
+        "`data.batch_size` not a multiple of K, or holding < 2 identities; K < 2; epochs 0; "
+        "negative weight decay; margin < 0; unknown precision"
+    ),
+    happens="`ConfigError` naming the key and value",
+)
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -39,6 +46,11 @@ def test_batch_size_sets_the_identities_per_batch() -> None:
     assert cfg.data.identities_per_batch == 8
 
 
+@pytest.mark.reliability(
+    tried="K larger than the images of every identity; P larger than the identities",
+    happens="`ConfigError` before a model is built, naming the key and the dataset",
+    also=("test_training_checks_the_batch_against_the_data_before_building_a_model",),
+)
 def test_k_larger_than_every_identity_and_p_larger_than_the_ids_are_refused() -> None:
     cfg = load_config(None, ["data.mask_root=m", "data.num_instances=5"])
     with pytest.raises(ConfigError, match=r"data\.num_instances \(5\) is larger than the images "
@@ -58,6 +70,10 @@ def test_training_checks_the_batch_against_the_data_before_building_a_model(
     assert not (tmp_path / "tiny" / "checkpoints").exists()
 
 
+@pytest.mark.reliability(
+    tried="a config file of an older version",
+    happens="`ConfigError` with both versions",
+)
 def test_a_config_file_of_an_older_version_is_refused(tmp_path: Path) -> None:
     old = tmp_path / "old.yaml"
     old.write_text("version: 0\ndata:\n  mask_root: m\n")
@@ -65,6 +81,10 @@ def test_a_config_file_of_an_older_version_is_refused(tmp_path: Path) -> None:
         load_config(old)
 
 
+@pytest.mark.reliability(
+    tried="`train.seed=-1`, `train.weight_decay=nan`, `data.pad=3000`",
+    happens="`ConfigError` naming the key from `load_config`, before any work",
+)
 @pytest.mark.parametrize(
     ("override", "key"),
     [
@@ -81,6 +101,10 @@ def test_seeds_non_finite_floats_and_huge_pads_name_the_key(override: str, key: 
         load_config(None, ["data.mask_root=m", override])
 
 
+@pytest.mark.reliability(
+    tried="nan in any float setting",
+    happens="`ConfigError` `<key> must be a finite number`",
+)
 def test_every_float_setting_must_be_finite() -> None:
     """Each float key, nan: the check walks the schema, so a key added later is covered."""
     from dataclasses import fields
@@ -108,6 +132,16 @@ def _tiny_run(root: Path, out: Path, **extra: object) -> Path:
     return out / "tiny"
 
 
+@pytest.mark.reliability(
+    tried=(
+        "`train --resume` with `data.height=128 train.cre=false train.lr=0.5` on a run trained "
+        "otherwise"
+    ),
+    happens=(
+        "`ConfigError` listing `data.height: 64 -> 128`, `train.cre: True -> False`, `train.lr: "
+        "0.0003 -> 0.5`, pointing to `--overwrite` or another `name=`; run folder byte-identical"
+    ),
+)
 def test_resume_refuses_a_changed_config_and_leaves_the_run_untouched(
     tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -124,11 +158,18 @@ def test_resume_refuses_a_changed_config_and_leaves_the_run_untouched(
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == files  # byte-identical
 
 
+@pytest.mark.reliability(
+    tried="`--resume` with more epochs (or other `data.workers`, `name`, `output_dir`)",
+    happens=(
+        "accepted; config.yaml rewritten atomically with the new values; fewer epochs than "
+        "already trained is refused"
+    ),
+)
 def test_resume_accepts_a_longer_schedule_and_records_it(
     tiny_synthetic: Path, tmp_path: Path
 ) -> None:
     from ccreid.config.loading import read_run_config
-    from ccreid.engine.checkpoint import load_checkpoint
+    from ccreid.inference.checkpoint import load_checkpoint
 
     run = _tiny_run(tiny_synthetic, tmp_path)
     longer = load_config(None, tiny_overrides(tiny_synthetic, tmp_path, **{"train.epochs": 2}))
@@ -142,10 +183,14 @@ def test_resume_accepts_a_longer_schedule_and_records_it(
     assert (run / "config.yaml").read_bytes() == before
 
 
+@pytest.mark.reliability(
+    tried="`--resume` where no run exists",
+    happens="one-line `cannot resume: …/config.yaml does not exist` before reading any data",
+)
 def test_resume_without_a_run_is_refused_before_any_work(
     tiny_synthetic: Path, tmp_path: Path
 ) -> None:
-    from ccreid.engine.checkpoint import CheckpointError
+    from ccreid.inference.checkpoint import CheckpointError
 
     cfg = load_config(
         None, tiny_overrides(tiny_synthetic, tmp_path, **{"data.root": tmp_path / "no"})

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from ccreid.data import DatasetError, load_dataset
-from ccreid.data.base import DATASETS
+from ccreid.data.layouts import DATASETS
 
 PID, CAM, CLOTHES, N = (st.integers(0, 9999), st.integers(1, 9), st.integers(0, 99),
                         st.integers(0, 999_999))  # fmt: skip
@@ -29,6 +29,11 @@ GRAMMARS = {
 }
 
 
+@pytest.mark.reliability(
+    tried="file names of every flat-folder dataset (hypothesis: random pid, camera, outfit, index)",
+    happens="parse back to exactly what they encode; names not starting with an id never parse",
+    also=("test_names_not_starting_with_an_id_never_parse",),
+)
 @pytest.mark.parametrize("name", GRAMMARS)
 @given(pid=PID, cam=CAM, clothes=CLOTHES, n=N)
 def test_file_names_parse_back_to_what_they_encode(name, pid, cam, clothes, n) -> None:
@@ -68,6 +73,10 @@ def vc_tree(root: Path, **replace: list[str]) -> Path:
     return root
 
 
+@pytest.mark.reliability(
+    tried="the same identity in train and a test split",
+    happens="`DatasetError` naming the split, the pid and one file of each side",
+)
 def test_identities_shared_between_train_and_test_are_refused(tmp_path: Path) -> None:
     vc_tree(tmp_path, query=["0001-2-01-05.jpg"])
     with pytest.raises(
@@ -76,6 +85,14 @@ def test_identities_shared_between_train_and_test_are_refused(tmp_path: Path) ->
         load_dataset("vcclothes", tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="an empty split folder; a missing mask folder; a manifest row naming a missing image",
+    happens="`DatasetError` naming the split / folder / CSV line",
+    also=(
+        "test_missing_mask_folder_is_named",
+        "test_manifest_row_naming_a_missing_image_gives_the_line",
+    ),
+)
 def test_an_empty_split_folder_is_named(tmp_path: Path) -> None:
     vc_tree(tmp_path, gallery=[])
     with pytest.raises(

@@ -20,6 +20,17 @@ def index_dir(tmp_path: Path) -> Path:
     return tmp_path / "idx"
 
 
+@pytest.mark.reliability(
+    tried=(
+        "truncated `index.faiss`, `info.json` not an object or lacking a key, `meta.csv` without "
+        "header"
+    ),
+    happens="`RetrievalIndexError` naming the file",
+    also=(
+        "test_broken_info_json",
+        "test_meta_csv_without_header",
+    ),
+)
 def test_truncated_faiss_file(index_dir: Path) -> None:
     data = (index_dir / "index.faiss").read_bytes()
     (index_dir / "index.faiss").write_bytes(data[: len(data) // 3])

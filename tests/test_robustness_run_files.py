@@ -72,6 +72,13 @@ def _one_line_naming(res, path: Path, says: str) -> None:
     assert lines[0].startswith(f"error: {path}") and says in lines[0], lines[0]
 
 
+@pytest.mark.reliability(
+    tried=(
+        "`compare` with a truncated, empty, list-shaped or string/null/NaN-metric results.json, "
+        "or a broken/partial/ill-typed config.yaml"
+    ),
+    happens="exit 1, one line `error: <file>: …` saying what is wrong",
+)
 @pytest.mark.parametrize("case", list(BROKEN))
 def test_compare_names_the_broken_file(cli, tmp_path: Path, case: str) -> None:
     run = _run(tmp_path / "run", BROKEN[case])
@@ -80,6 +87,10 @@ def test_compare_names_the_broken_file(cli, tmp_path: Path, case: str) -> None:
     assert not (tmp_path / "t.md").exists()
 
 
+@pytest.mark.reliability(
+    tried="`visualize` with any of those, or a truncated/object/null/string metrics.json",
+    happens="exit 1, one line naming the file, before any report folder or data load",
+)
 @pytest.mark.parametrize("case", [*BROKEN, *BROKEN_METRICS])
 def test_visualize_names_the_broken_file_before_any_work(cli, tmp_path: Path, case: str) -> None:
     broken = {**BROKEN, **BROKEN_METRICS}[case]

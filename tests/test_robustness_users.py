@@ -23,6 +23,10 @@ CONFIG = Path(__file__).parents[1] / "configs" / "base.yaml"
 # --- data loss ---------------------------------------------------------------------------
 
 
+@pytest.mark.reliability(
+    tried="`ccreid parse ROOT --out ROOT` (or inside it, or around it)",
+    happens="refused before any model is loaded; the dataset's PNGs untouched",
+)
 @pytest.mark.parametrize("where", ["same", "inside", "around"])
 def test_parse_refuses_an_output_that_overlaps_the_images(cli, tmp_path: Path, where: str) -> None:
     images = tmp_path / "data" / "images"
@@ -36,6 +40,13 @@ def test_parse_refuses_an_output_that_overlaps_the_images(cli, tmp_path: Path, w
     assert png.read_bytes() == before and not (images / "masks").exists()
 
 
+@pytest.mark.reliability(
+    tried="`ccreid train` into a folder that already holds a run",
+    happens=(
+        "refused, nothing touched; `--resume` continues, `--overwrite` replaces (old TensorBoard "
+        "events removed)"
+    ),
+)
 def test_training_refuses_an_existing_run_unless_resume_or_overwrite(
     tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -53,6 +64,12 @@ def test_training_refuses_an_existing_run_unless_resume_or_overwrite(
     assert len(list((run / "tb").iterdir())) == 1
 
 
+@pytest.mark.reliability(
+    tried="two processes training into one run folder",
+    happens=(
+        "the second is refused naming the first's pid; a lock left by a dead process is taken over"
+    ),
+)
 def test_a_live_lock_keeps_a_second_process_out_and_a_stale_one_is_taken_over(
     tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -72,6 +89,10 @@ def test_a_live_lock_keeps_a_second_process_out_and_a_stale_one_is_taken_over(
 # --- wrong or partial results ------------------------------------------------------------
 
 
+@pytest.mark.reliability(
+    tried="`ccreid eval` with a config of another image size; `eval.flip=true`",
+    happens="the checkpoint's size is used (same numbers); the config's flip is honoured",
+)
 def test_eval_uses_the_checkpoints_image_size_and_the_configs_flip(
     tiny_synthetic: Path, tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -87,11 +108,19 @@ def test_eval_uses_the_checkpoints_image_size_and_the_configs_flip(
     assert {k: r.mAP for k, r in by_config.items()} != {k: r.mAP for k, r in a.items()}
 
 
+@pytest.mark.reliability(
+    tried="`ccreid extract CKPT out data.root=/nonexistent`",
+    happens="the override applies (error naming the folder)",
+)
 def test_extract_applies_overrides_without_a_config(cli, tiny_checkpoint: Path, tmp_path) -> None:
     res = cli("extract", tiny_checkpoint, tmp_path / "f.npy", "data.root=/nonexistent", expect=1)
     assert "/nonexistent" in res.err and not (tmp_path / "f.npy").exists()
 
 
+@pytest.mark.reliability(
+    tried="IVF index, `--top-k 100`",
+    happens="always 100 hits; nprobe tuned to `--recall` and stored in `info.json`",
+)
 def test_ivf_search_returns_k_results_and_stores_its_nprobe(
     tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -111,6 +140,10 @@ def test_ivf_search_returns_k_results_and_stores_its_nprobe(
     assert loaded.info["nprobe"] == index.info["nprobe"]
 
 
+@pytest.mark.reliability(
+    tried="`index add` of indexed images; index folder and model moved",
+    happens="skipped and counted; search still works with `--checkpoint`",
+)
 def test_index_add_skips_indexed_images_and_a_moved_index_still_searches(
     cli, tiny_checkpoint: Path, tiny_synthetic: Path, tmp_path: Path
 ) -> None:
@@ -135,6 +168,10 @@ def test_index_add_skips_indexed_images_and_a_moved_index_still_searches(
     assert results and all(Path(r["path"]).is_file() for r in results)
 
 
+@pytest.mark.reliability(
+    tried="`ccreid visualize A/full B/full`",
+    happens="two runs, labelled `A/full` and `B/full`",
+)
 def test_visualize_keeps_runs_with_the_same_folder_name_apart() -> None:
     from ccreid.cli import unique_labels
 
@@ -148,6 +185,11 @@ def test_export_refuses_an_opset_it_cannot_honour_before_any_work(cli, tmp_path:
     assert "--opset 12 is not supported" in res.err  # not the missing checkpoint: checked first
 
 
+@pytest.mark.reliability(
+    tried="`export onnx --opset N`",
+    happens="written at opset N (18 and up), or refused before any work",
+    also=("test_export_refuses_an_opset_it_cannot_honour_before_any_work",),
+)
 def test_export_writes_the_opset_it_was_asked_for(tiny_checkpoint: Path, tmp_path: Path) -> None:
     import onnx
 
@@ -161,6 +203,14 @@ def test_export_writes_the_opset_it_was_asked_for(tiny_checkpoint: Path, tmp_pat
 # --- checked too late, or not at all -----------------------------------------------------
 
 
+@pytest.mark.reliability(
+    tried=(
+        "`train.step_size=0`, `loss.label_smoothing=2`, `train.lr=inf`, `${nowhere}`, a YAML "
+        "list, ... (12 cases)"
+    ),
+    happens="`ConfigError` naming the key, before a model is built",
+    also=("test_a_yaml_list_is_not_a_config",),
+)
 @pytest.mark.parametrize(
     ("override", "key"),
     [
@@ -190,6 +240,11 @@ def test_a_yaml_list_is_not_a_config(tmp_path: Path) -> None:
         load_config(bad)
 
 
+@pytest.mark.reliability(
+    tried="`data.options.foo=1`; an evaluation set with an empty query or gallery",
+    happens="`DatasetError` naming `data.options` / the set, when the data loads",
+    also=("test_an_empty_evaluation_gallery_is_named_when_the_data_loads",),
+)
 def test_unknown_dataset_options_name_the_key(tiny_synthetic: Path) -> None:
     from ccreid.data import DatasetError, load_dataset
 
@@ -214,6 +269,10 @@ def test_an_empty_evaluation_gallery_is_named_when_the_data_loads(tmp_path: Path
         load_dataset("vcclothes", tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="output with the wrong suffix, onto a folder, `--kind bogus`",
+    happens="refused before the checkpoint is read; no folder left",
+)
 def test_outputs_are_checked_before_the_work(cli, tmp_path: Path) -> None:
     """Wrong suffix or a folder as output: refused before the (missing) checkpoint is read."""
     missing = tmp_path / "missing.safetensors"
@@ -228,6 +287,10 @@ def test_outputs_are_checked_before_the_work(cli, tmp_path: Path) -> None:
     assert "unknown index kind 'bogus'" in res.err and not (tmp_path / "i").exists()
 
 
+@pytest.mark.reliability(
+    tried="a 250-character file name; a stray `.write-test`",
+    happens="atomic writes and write probes still work (temp names are shortened, probes unique)",
+)
 def test_long_file_names_and_concurrent_probes(tmp_path: Path) -> None:
     from ccreid.fileio import atomic_write_text, ensure_writable
 
@@ -238,6 +301,10 @@ def test_long_file_names_and_concurrent_probes(tmp_path: Path) -> None:
     ensure_writable(tmp_path)
 
 
+@pytest.mark.reliability(
+    tried="files written atomically (checkpoints, reports, indexes)",
+    happens="mode follows the umask (0644 under 022), folder synced after the rename",
+)
 def test_atomically_written_files_honour_the_umask(tmp_path: Path) -> None:
     from ccreid.fileio import atomic_write_text
 
@@ -261,9 +328,16 @@ def _palette_mask(path: Path, labels: np.ndarray) -> None:
     im.save(path)
 
 
+@pytest.mark.reliability(
+    tried="a palette label PNG (SCHP); RGB, LA or 16-bit masks",
+    happens=(
+        "read as label indices everywhere; the others refused alike by training and `masks check`"
+    ),
+    also=("test_colour_or_16_bit_masks_are_refused_the_same_way_everywhere",),
+)
 def test_palette_masks_are_read_as_label_indices_everywhere(tmp_path: Path) -> None:
     from ccreid.data import Sample
-    from ccreid.data.dataset import read_parts
+    from ccreid.data.images import read_parts
     from ccreid.parsing import ATR, get_schema, to_parts
     from ccreid.parsing.labelmaps import read_label_map
     from ccreid.parsing.masks import check_masks
@@ -285,7 +359,7 @@ def test_palette_masks_are_read_as_label_indices_everywhere(tmp_path: Path) -> N
 @pytest.mark.parametrize("mode", ["RGB", "LA", "I;16"])
 def test_colour_or_16_bit_masks_are_refused_the_same_way_everywhere(tmp_path: Path, mode) -> None:
     from ccreid.data import ImageReadError
-    from ccreid.data.dataset import read_parts
+    from ccreid.data.images import read_parts
     from ccreid.parsing import ATR, get_schema
     from ccreid.parsing.masks import check_masks
 
@@ -299,6 +373,11 @@ def test_colour_or_16_bit_masks_are_refused_the_same_way_everywhere(tmp_path: Pa
     assert res.bad_labels == [tmp_path / "masks/a.png"] and not res.size_mismatch
 
 
+@pytest.mark.reliability(
+    tried="a 16-bit image; a 7000 x 7000 mask",
+    happens="image scaled to 8 bits; mask named as too large, one line",
+    also=("test_a_decompression_bomb_mask_is_one_line",),
+)
 def test_sixteen_bit_images_are_scaled_to_eight(tmp_path: Path) -> None:
     from ccreid.data import read_image
 
@@ -316,6 +395,10 @@ def test_a_decompression_bomb_mask_is_one_line(cli, tmp_path: Path) -> None:
     assert "too large for a label map" in res.err and "Traceback" not in res.err
 
 
+@pytest.mark.reliability(
+    tried="a corrupt image read by a data worker (`data.workers=2`)",
+    happens="one line naming the file, not the worker's traceback",
+)
 def test_a_corrupt_image_read_by_a_data_worker_is_one_line(
     cli, tiny_synthetic: Path, tiny_checkpoint: Path, tmp_path: Path
 ) -> None:
@@ -333,6 +416,18 @@ def test_a_corrupt_image_read_by_a_data_worker_is_one_line(
     )
 
 
+@pytest.mark.reliability(
+    tried=(
+        "`parse --from-schp` with an unreadable image; `--size 0`; a looping image link; a "
+        "manifest with a BOM"
+    ),
+    happens="listed, skipped, counted; usage error; named; read",
+    also=(
+        "test_parse_size_zero_is_a_usage_error",
+        "test_a_looping_image_link_is_named",
+        "test_a_manifest_saved_with_a_bom_is_read",
+    ),
+)
 def test_schp_import_lists_skips_and_counts_unreadable_images(cli, tmp_path: Path) -> None:
     images, src = tmp_path / "images", tmp_path / "schp"
     images.mkdir()

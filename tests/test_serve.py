@@ -255,6 +255,14 @@ def _huge_body(total: int, chunk: int = 64 * 1024):
     yield b"\r\n--" + BOUNDARY + b"--\r\n"
 
 
+@pytest.mark.reliability(
+    tried="body over `--max-upload-mb`, chunked or with a large Content-Length",
+    happens=(
+        "413 JSON at the first chunk over the limit (before reading when Content-Length says "
+        "so); parts in memory, no temp file"
+    ),
+    also=("test_a_content_length_over_the_limit_is_refused_before_reading",),
+)
 def test_an_upload_over_the_limit_stops_being_read_and_never_reaches_disk(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -273,6 +281,10 @@ def test_a_content_length_over_the_limit_is_refused_before_reading(
     assert status == 413 and "larger than" in body["error"] and consumed == 0, body
 
 
+@pytest.mark.reliability(
+    tried="slow search in flight, then `GET /api/info`",
+    happens="answered at once: decode, model and search run in a worker thread",
+)
 def test_info_answers_while_a_slow_search_runs(
     searcher: Searcher, served: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -300,6 +312,12 @@ def test_info_answers_while_a_slow_search_runs(
     assert answers and answers[0].status_code == 200
 
 
+@pytest.mark.reliability(
+    tried="16 KB PNG declaring 4096x4096",
+    happens=(
+        '413 "at most 4096 pixels a side and 4194304 pixels in all", from the header, never decoded'
+    ),
+)
 def test_a_query_over_the_pixel_budget_is_refused_before_decoding(
     client: TestClient, served: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,6 +332,14 @@ def test_a_query_over_the_pixel_budget_is_refused_before_decoding(
     assert "pixels in all" in res.json()["error"]
 
 
+@pytest.mark.reliability(
+    tried="`Host: attacker.example` (DNS rebinding)",
+    happens=(
+        "400 JSON naming `--allowed-host`; loopback names, `--host` and `--allowed-host` names "
+        "answered (also with `--workers N`)"
+    ),
+    also=("test_serve_answers_its_bound_and_allowed_hosts_only",),
+)
 @pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000", "evil.127.0.0.1"])
 def test_requests_for_another_host_are_refused(client: TestClient, host: str) -> None:
     res = client.get("/api/info", headers={"host": host})
@@ -329,6 +355,10 @@ def test_loopback_names_and_allowed_hosts_are_answered(searcher: Searcher) -> No
     assert client.get("/api/info", headers={"host": "other.lan"}).status_code == 400
 
 
+@pytest.mark.reliability(
+    tried="read absolute paths from `/api/info`, hits, page or `alt`",
+    happens="checkpoint by file name, gallery files relative to the gallery root",
+)
 def test_no_response_carries_an_absolute_server_path(
     client: TestClient, served: dict, tiny_checkpoint: Path
 ) -> None:
@@ -343,6 +373,10 @@ def test_no_response_carries_an_absolute_server_path(
         assert not any(secret in text for secret in secrets), text[:500]
 
 
+@pytest.mark.reliability(
+    tried="EPS or GIF query",
+    happens='400 "expected JPEG, PNG, BMP or WebP"; Pillow\'s EPS reader never runs; WebP accepted',
+)
 def test_only_the_pipelines_formats_are_opened(
     client: TestClient, served: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -375,6 +409,10 @@ def test_the_format_list_is_one_list(tmp_path: Path) -> None:
     assert [p.name for p in list_images(tmp_path)] == ["a.webp", "b.BMP"]
 
 
+@pytest.mark.reliability(
+    tried="JPEG uploaded as a mask",
+    happens='400 "expected an 8-bit label PNG (mode L or P)"',
+)
 def test_a_jpeg_mask_is_refused(client: TestClient, served: dict) -> None:
     size = Image.open(served["image"]).size
     jpeg = io.BytesIO()
@@ -383,6 +421,10 @@ def test_a_jpeg_mask_is_refused(client: TestClient, served: dict) -> None:
     assert res.status_code == 400 and "label PNG" in res.json()["error"], res.text
 
 
+@pytest.mark.reliability(
+    tried="gallery file replaced by a decompression bomb or garbage",
+    happens="`/api/thumbnail/N` answers 422 (bomb, not decoded) or 404 (unreadable), as JSON",
+)
 @pytest.mark.parametrize(
     ("content", "status"),
     [(_png_header(30_000, 30_000), 422), (_png_header(9_000, 9_000), 422), (b"garbage", 404)],
@@ -406,6 +448,10 @@ def test_a_replaced_gallery_file_gets_a_json_error(
     assert str(tmp_path) not in res.text
 
 
+@pytest.mark.reliability(
+    tried="unreadable or truncated query",
+    happens="400 message without object reprs",
+)
 def test_errors_name_no_python_objects(client: TestClient, served: dict) -> None:
     for image in (b"definitely not a jpeg", served["image"].read_bytes()[:200]):
         res = _post(client, image, served["mask"].read_bytes())
@@ -413,6 +459,15 @@ def test_errors_name_no_python_objects(client: TestClient, served: dict) -> None
         assert " at 0x" not in res.text and "<_io" not in res.text, res.text
 
 
+@pytest.mark.reliability(
+    tried=(
+        "unknown route, wrong method, missing boundary, truncated form, duplicate field, "
+        "`/api/docs`"
+    ),
+    happens=(
+        '`{"error": ...}` with 404/405/400/422; `/api/docs` is off (it loaded scripts from a CDN)'
+    ),
+)
 @pytest.mark.parametrize(
     ("method", "url", "kwargs", "status"),
     [
@@ -457,10 +512,14 @@ class _MaskFree(torch.nn.Module):
         return x
 
 
+@pytest.mark.reliability(
+    tried="wrong-size or non-image mask sent to a model that uses no mask",
+    happens='200, `mask_source: "ignored"`, the mask is not read',
+)
 def test_a_model_without_masks_ignores_an_uploaded_mask(
     searcher: Searcher, served: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(searcher.model, "attention", _MaskFree())
+    monkeypatch.setattr(searcher.model.model, "attention", _MaskFree())
     assert not searcher.needs_mask
     client = TestClient(create_app(searcher), LOCAL)
     wrong = io.BytesIO()
@@ -479,7 +538,7 @@ def _served_app(cli, served: dict, monkeypatch: pytest.MonkeyPatch, *args: str):
 
     from ccreid.retrieval.server import ENV_PREFIX, app_from_env
 
-    for key in ("INDEX", "MAX_UPLOAD_BYTES", "ALLOWED_HOSTS", "CHECKPOINT", "PARSER"):
+    for key in ("OPTIONS",):
         monkeypatch.setenv(ENV_PREFIX + key, "")  # restored (removed) after the test
         monkeypatch.delenv(ENV_PREFIX + key)
     ran = []
@@ -489,6 +548,14 @@ def _served_app(cli, served: dict, monkeypatch: pytest.MonkeyPatch, *args: str):
     return result, TestClient(ran[0], LOCAL)
 
 
+@pytest.mark.reliability(
+    tried="`--host 0.0.0.0`",
+    happens=(
+        "stderr warning naming the hosts it answers; a malformed `--allowed-host` is `error: "
+        "...`, exit 1"
+    ),
+    also=("test_serve_refuses_a_host_option_that_is_no_host_name",),
+)
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_serve_answers_its_bound_and_allowed_hosts_only(
     cli, served: dict, monkeypatch: pytest.MonkeyPatch, workers: str

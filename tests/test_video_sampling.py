@@ -33,6 +33,10 @@ def _covering_draws(num_frames: int, seq_len: int, stride: int) -> tuple[set[int
     return seen, draws
 
 
+@pytest.mark.reliability(
+    tried="any tracklet length 1–200, seq_len 1–10, stride 1–5",
+    happens="clip in range, in order, and every frame can be drawn",
+)
 @settings(max_examples=150, deadline=None)
 @given(num_frames=LENGTHS, seq_len=SEQ_LENS, stride=STRIDES)
 def test_every_frame_of_a_tracklet_can_be_drawn(num_frames, seq_len, stride):
@@ -40,6 +44,15 @@ def test_every_frame_of_a_tracklet_can_be_drawn(num_frames, seq_len, stride):
     assert seen == set(range(num_frames))
 
 
+@pytest.mark.reliability(
+    tried=(
+        "a tracklet shorter than `seq_len*stride` (10 frames gave `[0,4,8,0,4,8,0,4]` every time)"
+    ),
+    happens=(
+        "one random frame from each of `seq_len` segments; below `seq_len` frames, sorted draws "
+        "with replacement; still seeded per item"
+    ),
+)
 @pytest.mark.parametrize("num_frames", [10, 20, 29])
 def test_a_short_tracklet_is_drawn_at_random_one_frame_per_segment(num_frames):
     seq_len, stride = 8, 4  # CCVID's clip: 32 frames of tracklet for 8 stride-4 indices
@@ -83,6 +96,16 @@ def _tracklet(num_frames: int) -> Sample:
     return Sample(frames[0], 3, 1, 2, masks[0], frames, masks)
 
 
+@pytest.mark.reliability(
+    tried=(
+        "CCVID `dense_clips` on tracklets whose length is not a multiple of `seq_len*stride` "
+        "(e.g. 63 frames)"
+    ),
+    happens=(
+        "chunks of `seq_len*stride` frames, remainder folded into the last; every frame is in "
+        "exactly one item and can be drawn"
+    ),
+)
 @settings(max_examples=150, deadline=None)
 @given(num_frames=LENGTHS, seq_len=SEQ_LENS, stride=STRIDES)
 def test_dense_clips_put_every_frame_in_exactly_one_item(num_frames, seq_len, stride):

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -17,15 +15,18 @@ from rich.text import Text
 
 from ccreid.config import ExperimentConfig, apply_overrides, load_config
 from ccreid.data import ReIDData, load_dataset
-from ccreid.engine import load_trained_model, run_evaluation, run_training
-from ccreid.engine.builders import inference_options
-from ccreid.engine.experiment import read_metrics, read_results
-from ccreid.engine.precision import describe_cpu
-from ccreid.engine.probes import mask_head_iou_on
 from ccreid.errors import InputError
+from ccreid.evaluation import EVAL_MODES
 from ccreid.fileio import RunFolderError, atomic_write_text, ensure_writable
+from ccreid.inference import describe_cpu
+from ccreid.inference import load as load_checkpoint_file
+from ccreid.inference.features import mask_head_iou
+from ccreid.runfolder import RunFolder
+from ccreid.study import Study, run_study, slug, summarise
 from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.viz.run_report import build_report
+
+__all__ = ["BUDGETS", "VARIANTS", "Budget", "run_demo", "slug", "summarise", "summary_tables"]
 
 # Table 4 rows: (name, CRE, attention); all use L_id + L_BCTri.
 VARIANTS = (
@@ -34,7 +35,6 @@ VARIANTS = (
     ("+BSGA", False, "bsga"),
     ("CRE+BSGA", True, "bsga"),
 )
-SETTINGS = ("general", "sc", "cc")
 
 
 @dataclass(frozen=True)
@@ -74,23 +74,21 @@ BUDGETS = {
 VIDEO_OVERRIDES = ["data.name=ccvid", "data.seq_len=4", "data.stride=1"]
 
 
-def demo_overrides(
-    out: Path, budget: Budget, seed: int, data: Path, video: bool = False
-) -> list[str]:
+def demo_overrides(budget: Budget, video: bool = False) -> list[str]:
+    """The demo's recipe on top of the schema's defaults (the same for every seed)."""
     return [
-        "data.name=vcclothes", f"data.root={data}", f"data.mask_root={data / 'masks'}",
-        f"data.height={budget.height}", f"data.width={budget.width}", "data.pad=4",
-        "data.sampler=clothes", "data.workers=1", "model.backbone=resnet18", "model.weights=none",
-        "eval.precision=auto",
-        f"train.epochs={budget.epochs}", f"train.step_size={budget.step_size}",
-        f"train.eval_every={budget.eval_every}", "train.lr=1e-3", f"train.seed={seed}",
-        "eval.batch_size=256", f"output_dir={out}", *(VIDEO_OVERRIDES if video else []),
+        "data.name=vcclothes", f"data.height={budget.height}", f"data.width={budget.width}",
+        "data.pad=4", "data.sampler=clothes", "data.workers=1", "model.backbone=resnet18",
+        "model.weights=none", "eval.precision=auto", f"train.epochs={budget.epochs}",
+        f"train.step_size={budget.step_size}", f"train.eval_every={budget.eval_every}",
+        "train.lr=1e-3", "eval.batch_size=256", *(VIDEO_OVERRIDES if video else []),
     ]  # fmt: skip
 
 
-def slug(variant: str) -> str:
-    """Run folder name of a variant: "CRE+BSGA" -> "cre-plus-bsga", "+CRE" -> "plus-cre"."""
-    return variant.lower().replace("+", "-plus-").strip("-")
+def seed_data(out: Path, seed: int) -> list[str]:
+    """Where a seed's synthetic set lies: one per seed, beside that seed's runs."""
+    data = out / f"seed-{seed}" / "data"
+    return [f"data.root={data}", f"data.mask_root={data / 'masks'}"]
 
 
 def run_demo(
@@ -116,6 +114,34 @@ def run_demo(
     console = console or Console(markup=False, highlight=False)
     chosen = _chosen_variants(variants)
     out = Path(out)
+    _refuse_earlier_demo(out, overwrite)
+    b = BUDGETS[budget]
+    start = time.perf_counter()
+    configs = {name: load_config(None, [*demo_overrides(b, video), f"train.cre={cre}",
+                                        f"model.attention={attention}", *(overrides or [])])
+               for name, cre, attention in chosen}  # fmt: skip
+    study = Study(
+        out, configs, tuple(range(seed, seed + seeds)), per_seed=lambda s: seed_data(out, s)
+    )
+    drawn: dict[int, ReIDData] = {}
+
+    def data_for(s: int) -> ReIDData:
+        drawn[s] = _draw(out, s, b.synthetic(s, scenes, video), video, console)
+        return drawn[s]
+
+    by_seed = run_study(study, console, overwrite=True, data_for=data_for,
+                        after_run=lambda *run: _after_run(*run, console))  # fmt: skip
+    elapsed = time.perf_counter() - start
+    summary = summarise(by_seed)
+    page = _report(out, b, video, by_seed, drawn[seed], summary, elapsed)
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    _print_table(console, summary)
+    console.print(Text(f"report: {page} and {page.with_suffix('.md')}  "
+                       f"({(time.perf_counter() - start) / 60:.1f} min in all)"))  # fmt: skip
+    return page
+
+
+def _refuse_earlier_demo(out: Path, overwrite: bool) -> None:
     ensure_writable(out)
     earlier = sorted(p.name for p in out.glob("seed-*/runs"))
     if (earlier or (out / "summary.json").exists()) and not overwrite:
@@ -123,37 +149,26 @@ def run_demo(
             f"{out} already holds a demo ({', '.join(earlier) or 'summary.json'}): pass "
             "--overwrite to replace it, or choose another --out"
         )
-    b = BUDGETS[budget]
-    start = time.perf_counter()
-    by_seed: dict[int, dict[str, Path]] = {}
-    data = None
-    for s in range(seed, seed + seeds):
-        data_dir = out / f"seed-{s}" / "data"
-        syn = b.synthetic(s, scenes, video)
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(f"synthetic dataset, seed {s}", total=syn.num_images)
-            generate(data_dir, syn, workers=2, progress=lambda n, t=task: progress.advance(t, n))
-        seed_data = load_dataset("ccvid" if video else "vcclothes", data_dir,
-                                 mask_root=data_dir / "masks")  # fmt: skip
-        data = data or seed_data
-        cc = seed_data.eval_sets["cc"]
-        unit = "tracklets" if video else "images"
-        console.print(
-            f"seed {s}: {len(seed_data.train)} train {unit} of {seed_data.num_train_pids} ids; "
-            f"CC: {len(cc.query)} queries, {len(cc.gallery)} gallery {unit}"
-        )
-        by_seed[s] = {}
-        for name, cre, attention in chosen:
-            cfg = load_config(None, [*demo_overrides(out / f"seed-{s}" / "runs", b, s, data_dir, video),
-                                     f"name={slug(name)}", f"train.cre={cre}",
-                                     f"model.attention={attention}", *(overrides or [])])  # fmt: skip
-            console.rule(f"seed {s}, {name}: CRE {'on' if cre else 'off'}, attention {attention}")
-            run_dir = run_training(cfg, console=console, data=seed_data, overwrite=True).run_dir
-            if cfg.model.mask_head and attention == "bsga":
-                _evaluate_predicted_masks(cfg, run_dir, seed_data, console)
-            by_seed[s][name] = run_dir
-    elapsed = time.perf_counter() - start
-    summary = summarise(by_seed)
+
+
+def _draw(out: Path, seed: int, syn: SyntheticConfig, video: bool, console: Console) -> ReIDData:
+    """Draw (or find already drawn) one seed's synthetic set and load it."""
+    data_dir = out / f"seed-{seed}" / "data"
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"synthetic dataset, seed {seed}", total=syn.num_images)
+        generate(data_dir, syn, workers=2, progress=lambda n: progress.advance(task, n))
+    data = load_dataset("ccvid" if video else "vcclothes", data_dir, mask_root=data_dir / "masks")
+    cc = data.eval_sets["cc"]
+    unit = "tracklets" if video else "images"
+    console.print(
+        f"seed {seed}: {len(data.train)} train {unit} of {data.num_train_pids} ids; "
+        f"CC: {len(cc.query)} queries, {len(cc.gallery)} gallery {unit}"
+    )
+    return data
+
+
+def _report(out: Path, b: Budget, video: bool, by_seed: dict[int, dict[str, RunFolder]],
+            data: ReIDData, summary: dict[str, Any], elapsed: float) -> Path:  # fmt: skip
     intro = (
         f"Synthetic clothes-changing data ({b.train_ids} train / {b.test_ids} test ids, cluttered "
         f"tracklet scenes), ResNet-18 from scratch at {b.height}x{b.width}, {b.epochs} epochs, "
@@ -161,15 +176,11 @@ def run_demo(
         f"seeds {', '.join(map(str, by_seed))}; "
         f"{describe_cpu()}; training and evaluation took {elapsed / 60:.1f} min."
     )
-    first = by_seed[seed]
-    md, page = build_report(
+    first = {name: run.path for name, run in next(iter(by_seed.values())).items()}
+    _, page = build_report(
         first, out / "report", data, title="ccreid demo: CRE and BSGA ablation", intro=intro,
         extra_tables=summary_tables(summary), activations=True,
     )  # fmt: skip
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
-    _print_table(console, summary)
-    minutes = (time.perf_counter() - start) / 60
-    console.print(Text(f"report: {page} and {md}  ({minutes:.1f} min in all)"))  # paths verbatim
     return page
 
 
@@ -183,56 +194,26 @@ def _chosen_variants(names: list[str] | None) -> tuple[tuple[str, bool, str], ..
     return tuple(known[n] for n in dict.fromkeys(names))
 
 
-def _evaluate_predicted_masks(
-    cfg: ExperimentConfig, run_dir: Path, data: ReIDData, console: Console
-) -> None:
-    """The run's final model once more, with BSGA on its own predicted masks; and the mask
-    head's IoU with the parser's masks over the primary test gallery."""
-    checkpoint = run_dir / "checkpoints" / "last.safetensors"
-    results = run_evaluation(apply_overrides(cfg, ["model.mask_source=predicted"]), checkpoint,
-                             data=data)  # fmt: skip
-    model, trained = load_trained_model(checkpoint, torch.device("cpu"))
+def _after_run(name: str, seed: int, cfg: ExperimentConfig, run: RunFolder,
+               data: ReIDData | None, console: Console) -> None:  # fmt: skip
+    """A mask-head BSGA run, evaluated once more on its own predicted masks, with the head's
+    IoU against the parser's masks over the primary test gallery."""
+    if not (cfg.model.mask_head and cfg.model.attention == "bsga") or data is None:
+        return
+    predicted = apply_overrides(cfg, ["model.mask_source=predicted"])
+    model = load_checkpoint_file(run.checkpoint_path("last"), "cpu", run_with=predicted)
+    results = model.evaluate(data.eval_sets)
     gallery = data.eval_sets[data.primary_setting].gallery
-    iou = mask_head_iou_on(model, gallery, inference_options(trained, torch.device("cpu")))
-    payload = {"predicted": {k: r.summary() for k, r in results.items()}, "mask_iou": iou}
-    atomic_write_text(run_dir / "predicted_masks.json", json.dumps(payload, indent=1))
+    iou = mask_head_iou(model.model, gallery, model.options)
+    payload = {"predicted": {k: r.metrics() for k, r in results.items()}, "mask_iou": iou}
+    run.write_json(RunFolder.PREDICTED_MASKS, payload)
     scores = ", ".join(f"{k} mAP {r['mAP']:.1f}" for k, r in payload["predicted"].items())
     console.print(f"predicted masks: {scores}; mask IoU {iou:.3f}")
 
 
-def summarise(by_seed: dict[int, dict[str, Path]]) -> dict[str, Any]:
-    """Per variant: every seed's top-1/mAP per setting and BSGA's attention means, plus the
-    mean and the sample standard deviation over seeds."""
-    out: dict[str, Any] = {}
-    for name in next(iter(by_seed.values())):
-        per_seed = {}
-        for s, runs in by_seed.items():
-            res, metrics = read_results(runs[name]), read_metrics(runs[name])
-            row = {f"{k}/{m}": res[k][m] for k in SETTINGS if k in res for m in ("top1", "mAP")}
-            row.update({k: v for k, v in metrics[-1].items() if k.startswith("bsga/")})
-            predicted = runs[name] / "predicted_masks.json"
-            if predicted.is_file():
-                extra = json.loads(predicted.read_text())
-                row.update({f"predicted/{k}/{m}": extra["predicted"][k][m]
-                            for k in SETTINGS if k in extra["predicted"]
-                            for m in ("top1", "mAP")})  # fmt: skip
-                row["mask_head/iou"] = 100 * extra["mask_iou"]
-            per_seed[s] = row
-        keys = next(iter(per_seed.values())).keys()
-        stats = {}
-        for k in keys:
-            values = np.array([per_seed[s][k] for s in per_seed], dtype=float)
-            stats[k] = {
-                "mean": float(values.mean()),
-                "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            }
-        out[name] = {"seeds": per_seed, "stats": stats}
-    return out
-
-
 def _settings(summary: dict[str, Any]) -> list[str]:
     """The settings every variant was evaluated in (a video set has no SC setting)."""
-    return [s for s in SETTINGS if all(f"{s}/mAP" in v["stats"] for v in summary.values())]
+    return [s for s in EVAL_MODES if all(f"{s}/mAP" in v["stats"] for v in summary.values())]
 
 
 def _mean_std(stat: dict[str, float], n: int) -> str:

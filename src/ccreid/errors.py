@@ -33,3 +33,22 @@ def require(module: str, extra: str, purpose: str):
 
 class InputError(CCReIDError, ValueError):
     """An argument, file or setting that the function cannot use (the message says why)."""
+
+
+class ConfigError(InputError):
+    """A config file or override that does not fit the schema (the message names the key)."""
+
+
+class MaskRequiredError(InputError):
+    """A model whose attention needs body masks was asked to embed images without them.
+
+    The one wording of the advice, whichever command or function meets it."""
+
+    def __init__(self, model: object = "this model") -> None:
+        super().__init__(
+            f"{model} needs body masks (its BSGA attention is guided by them): give the "
+            "parsing masks (`ccreid parse` makes them): --mask-root on the command line, set "
+            "data.mask_root=<mask folder> in a config, masks= in Python; or use a model "
+            "trained with a mask head (model.mask_head=true) with --mask-source predicted "
+            "(model.mask_source=predicted)"
+        )

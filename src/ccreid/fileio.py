@@ -1,5 +1,5 @@
 """Writing outputs safely: every file goes through a temp file + rename, output folders
-are probed before long work starts, and a folder lock (:class:`FolderLock`) keeps two
+are probed before long work starts, and a folder lock (`FolderLock`) keeps two
 processes from writing one folder at once, so a crash, a bad path or a second process
 never loses a file that was already written."""
 
@@ -105,29 +105,8 @@ def ensure_parent(path: Path) -> None:
         ) from None
 
 
-RUN_FILES = ("config.yaml", "metrics.json", "metrics.csv", "results.json", "results.md",
-             "checkpoints", "tb")  # fmt: skip
 LOCK_NAME = ".ccreid.lock"
 LOCK_POLL_S = 0.2
-
-
-def prepare_run_folder(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to write over an existing run unless asked: ``resume`` continues it,
-    ``overwrite`` removes its files first (so TensorBoard never mixes two runs)."""
-    import shutil
-
-    run_dir = Path(run_dir)
-    existing = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if not existing or resume:
-        return
-    if not overwrite:
-        raise RunFolderError(
-            f"{run_dir} already holds a run ({', '.join(existing)}): pass --resume to continue "
-            "it, --overwrite to replace it, or choose another name= / output_dir="
-        )
-    for name in existing:
-        target = run_dir / name
-        shutil.rmtree(target) if target.is_dir() else target.unlink()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The `ccreid` command line: thin wrappers that parse arguments and call the library.
 
-Importing this package registers every command on :data:`app`; :func:`main` is the console
+Importing this package registers every command on `app`; `main` is the console
 script and the one error boundary."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import typer
 from rich.text import Text
 
 from ccreid.cli import datasets, experiments, retrieval  # noqa: F401  (registers the commands)
-from ccreid.cli.app import STATE, app, err
+from ccreid.cli.app import STATE, app, err, print_deprecations
 from ccreid.cli.experiments import unique_labels
 
 __all__ = ["app", "main", "unique_labels"]
@@ -26,16 +26,23 @@ def main() -> None:
     """Entry point. Usage mistakes: click's short usage message (exit 2). The project's own
     errors and OS errors: one line (exit 1) unless --debug. Anything else is a bug: its
     traceback and a request to report it."""
+    _run(_click_exception())
+    print_deprecations()  # after a successful command; a failed one ends with its error
+
+
+def _run(click_error: type[Exception]) -> None:
+    """The command, with errors turned into exit codes (see :func:`main`)."""
     import traceback
 
     from ccreid.errors import CCReIDError
 
-    click_error = _click_exception()
     try:
         code = app(standalone_mode=False)  # click returns the code of typer.Exit here
         if isinstance(code, int) and code:
             sys.exit(code)
     except typer.Exit as exc:
+        if not exc.exit_code:
+            print_deprecations()
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted (a training run keeps the checkpoint of its last complete epoch: "

@@ -7,21 +7,20 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from ccreid.cli.app import app, console, data_app, err, masks_app
+from ccreid.cli.app import JsonOption, app, console, data_app, err, masks_app, print_json
+from ccreid.data import DATASETS
+
+DatasetName = Annotated[str, typer.Argument(help=f"Dataset name: {', '.join(DATASETS.names())}.")]
 
 
 @data_app.command("stats")
 def data_stats(
-    name: Annotated[
-        str,
-        typer.Argument(
-            help="Dataset name (prcc, vcclothes, ltcc, nkup, market1501, last, "
-            "deepchange, ccvid, manifest)."
-        ),
-    ],
+    name: DatasetName,
     root: Annotated[Path, typer.Argument(help="Dataset folder.")],
     mask_root: Annotated[Path | None, typer.Option(help="Parsing mask folder.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Identities, images (or tracklets and frames), outfits and cameras per split.
 
@@ -30,8 +29,12 @@ def data_stats(
     from ccreid.data import load_dataset
 
     data = load_dataset(name, root, mask_root)
-    table = Table(title=f"{name} ({data.root})")
     rows = data.stats()
+    if as_json:
+        print_json({"dataset": name, "root": str(data.root), "splits": rows,
+                    "skipped": data.skipped})  # fmt: skip
+        return
+    table = Table(title=f"{name} ({data.root})")
     for col in rows[0]:
         table.add_column(col, justify="left" if col == "split" else "right")
     for r in rows:
@@ -44,7 +47,7 @@ def data_stats(
 @app.command()
 def parse(
     root: Annotated[Path, typer.Argument(help="Image folder (parsed recursively).")],
-    out: Annotated[Path, typer.Option("--out", help="Mask folder mirroring ROOT.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Mask folder mirroring ROOT.")],
     model: Annotated[
         str, typer.Option(help="Hugging Face name or local folder of a SegFormer parser.")
     ] = "mattmdjaga/segformer_b2_clothes",
@@ -63,6 +66,10 @@ def parse(
     to_atr: Annotated[
         bool, typer.Option(help="With --from-schp --schema lip: convert LIP labels to ATR.")
     ] = False,
+    device: Annotated[
+        str, typer.Option(help="Where the parser runs: cpu, cuda or cuda:N.")
+    ] = "cpu",
+    as_json: JsonOption = False,
 ) -> None:
     """Write 8-bit label PNGs for every image below ROOT (resumable, atomic).
 
@@ -70,43 +77,33 @@ def parse(
     """
     import time
 
-    from rich.progress import Progress
+    from ccreid.errors import InputError
+    from ccreid.parsing.parser import check_parse_options, count_images, parse_folder
+    from ccreid.progress import progress
 
-    from ccreid.fileio import ensure_writable, refuse_nested_folders
-    from ccreid.imagefiles import list_images
-    from ccreid.parsing import get_schema
-    from ccreid.parsing.parser import SegFormerParser, import_masks, parse_tree
+    try:
+        check_parse_options(size, batch_size, schema, to_atr)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    total = count_images(root) if root.is_dir() else None
+    start = time.perf_counter()
+    with progress(err, "parsing", total) as advance:
+        report = parse_folder(root, out, model, schema, batch_size, bf16, size, from_schp, to_atr,
+                              device, advance)  # fmt: skip
+    rate = report.written / max(time.perf_counter() - start, 1e-9)
+    _print_parse_report(report, rate, as_json)
 
-    if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist")
-    if size < 32 or batch_size < 1:
-        raise typer.BadParameter(
-            f"--size must be >= 32 and --batch-size >= 1, got {size}, {batch_size}"
-        )
-    refuse_nested_folders(root, out)  # before any model is loaded or any file written
-    if to_atr and schema != "lip":
-        raise typer.BadParameter(
-            f"--to-atr converts LIP labels to ATR; the masks are read as --schema {schema}, "
-            "so there is nothing to convert (use --schema lip for SCHP's LIP model)"
-        )
-    ensure_writable(out, create=False)  # before loading a model or reading any image
-    if from_schp is not None:
-        report = import_masks(from_schp, root, out, schema, to_atr)
+
+def _print_parse_report(report, rate: float, as_json: bool) -> None:
+    failed = [{"path": str(p), "why": why} for p, why in report.failed]
+    if as_json:
+        print_json({"written": report.written, "kept": report.skipped_existing,
+                    "failed": failed, "images_per_s": round(rate, 2)})  # fmt: skip
     else:
-        parser = SegFormerParser(model, schema, bf16=bf16, input_size=(size, size))
-        total = len(list_images(root, recursive=True))
-        start = time.perf_counter()
-        with Progress(console=err) as progress:
-            task = progress.add_task("parsing", total=total)
-            report = parse_tree(root, out, parser, get_schema(schema), batch_size,
-                                lambda n: progress.advance(task, n))  # fmt: skip
-        rate = report.written / max(time.perf_counter() - start, 1e-9)
-        console.print(f"{rate:.1f} images/s")
-    console.print(
-        f"wrote {report.written} masks, kept {report.skipped_existing} valid ones, {len(report.failed)} failed"
-    )
-    for path, why in report.failed[:10]:
-        console.print(f"  failed: {path}: {why}")
+        console.print(Text(f"wrote {report.written} masks ({rate:.1f} images/s), kept "
+                           f"{report.skipped_existing} valid ones, {len(failed)} failed"))  # fmt: skip
+        for f in failed[:10]:
+            console.print(Text(f"  failed: {f['path']}: {f['why']}"))
     if report.failed:
         raise typer.Exit(1)
 
@@ -115,31 +112,38 @@ def parse(
 def masks_check(
     root: Annotated[Path, typer.Argument(help="Image folder.")],
     mask_root: Annotated[Path, typer.Argument(help="Mask folder mirroring it.")],
-    schema: Annotated[str, typer.Option()] = "atr",
+    schema: Annotated[str, typer.Option(help="Label schema of the masks (atr or lip).")] = "atr",
+    as_json: JsonOption = False,
 ) -> None:
     """Coverage, size mismatches and part histogram; exit 1 when incomplete.
 
     Example: ccreid masks check data/synthetic/VC-Clothes data/synthetic/masks/VC-Clothes
     """
-    from ccreid.parsing import PART_NAMES, get_schema
-    from ccreid.parsing.masks import check_masks
+    from ccreid.parsing import PART_NAMES
+    from ccreid.parsing.masks import check_mask_folders
 
-    for folder in (root, mask_root):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"folder {folder} does not exist")
-    res = check_masks(root, mask_root, get_schema(schema))
-    console.print(f"{res.images} images, {res.masks} masks; {len(res.missing)} images without mask, "
-                  f"{len(res.orphans)} masks without image, {len(res.size_mismatch)} size mismatches, "
-                  f"{len(res.bad_labels)} with labels outside {schema}")  # fmt: skip
-    for p in (res.missing + res.size_mismatch + res.bad_labels)[:5]:
-        console.print(f"  {p}")
+    res = check_mask_folders(root, mask_root, schema)
     total = max(int(res.part_pixels.sum()), 1)
-    table = Table(title="pixels per part")
-    table.add_column("part")
-    table.add_column("share", justify="right")
-    for name, n in zip(PART_NAMES, res.part_pixels, strict=True):
-        table.add_row(name, f"{100 * n / total:.1f}%")
-    console.print(table)
+    shares = {
+        name: round(100 * int(n) / total, 1)
+        for name, n in zip(PART_NAMES, res.part_pixels, strict=True)
+    }
+    if as_json:
+        print_json({**res.counts(), "part_share_percent": shares,
+                    "first_problems": [str(p) for p in res.problems()[:5]]})  # fmt: skip
+    else:
+        c = res.counts()
+        console.print(Text(f"{c['images']} images, {c['masks']} masks; {c['missing']} images without "
+                           f"mask, {c['orphans']} masks without image, {c['size_mismatch']} size "
+                           f"mismatches, {c['bad_labels']} with labels outside {schema}"))  # fmt: skip
+        for p in res.problems()[:5]:
+            console.print(Text(f"  {p}"))
+        table = Table(title="pixels per part")
+        table.add_column("part")
+        table.add_column("share", justify="right")
+        for name, share in shares.items():
+            table.add_row(name, f"{share:.1f}%")
+        console.print(table)
     if not res.complete:
         raise typer.Exit(1)
 
@@ -148,21 +152,13 @@ def masks_check(
 def masks_show(
     image: Annotated[Path, typer.Argument(help="An image.")],
     mask: Annotated[Path, typer.Option(help="Its label PNG.")],
-    out: Annotated[Path, typer.Option(help="Output PNG.")] = Path("mask.png"),
-    schema: Annotated[str, typer.Option()] = "atr",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output PNG.")] = Path("mask.png"),
+    schema: Annotated[str, typer.Option(help="Label schema of the mask (atr or lip).")] = "atr",
 ) -> None:
     """Image, 7-part overlay, erased image and body mask side by side.
 
     Example: ccreid masks show img.jpg --mask img.png --out show.png
     """
-    from ccreid.data import Sample
-    from ccreid.viz import cre_examples
+    from ccreid.viz import show_mask
 
-    for f in (image, mask):
-        if not f.is_file():
-            raise FileNotFoundError(f"file {f} does not exist")
-    from ccreid.fileio import check_output_file
-
-    check_output_file(out, ".png")
-    cre_examples([Sample(str(image), 0, 0, 0, str(mask))], out, schema)
-    console.print(f"wrote {out}")
+    console.print(Text(f"wrote {show_mask(image, mask, out, schema)}"))

@@ -2,35 +2,58 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
+from rich.text import Text
 
-from ccreid.cli.app import app, console, err, export_app, index_app
+from ccreid.cli.app import (
+    DeviceOption,
+    JsonOption,
+    ModelOption,
+    OldCheckpoint,
+    app,
+    console,
+    deprecated,
+    err,
+    export_app,
+    index_app,
+    model_of,
+    print_json,
+)
 
 MaskSourceOption = Annotated[
     str | None,
     typer.Option(
         "--mask-source",
         help="parser (masks from --mask-root) or predicted (the model's own mask head, no "
-        "masks needed); default: the checkpoint's model.mask_source.",
+        "masks needed); default: the model's model.mask_source.",
     ),
+]
+IndexModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model", "-m", help="The index's model, if it moved (its fingerprint is checked)."
+    ),
+]
+LegacyPositionals = Annotated[
+    list[Path] | None, typer.Argument(hidden=True, help="The old spelling: MODEL before the rest.")
 ]
 
 
 def _tell_waiting(message: str) -> None:
     """An index writer waiting for another's lock says so instead of seeming stuck."""
-    err.print(message, highlight=False, markup=False, soft_wrap=True)
+    err.print(Text(message))
 
 
 @index_app.command("build")
 def index_build(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `ccreid train`.")],
-    gallery: Annotated[Path, typer.Argument(help="Folder of gallery images (recursive).")],
-    out: Annotated[Path, typer.Option("--out", help="Index folder to write.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="GALLERY: a folder of gallery images (recursive).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder to write.")],
+    model: ModelOption = None,
     mask_root: Annotated[
         Path | None, typer.Option(help="Masks mirroring GALLERY (BSGA models).")
     ] = None,
@@ -44,24 +67,47 @@ def index_build(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the index already in --out.")
     ] = False,
+    device: DeviceOption = "auto",
+    as_json: JsonOption = False,
 ) -> None:
     """Embed a gallery folder into a FAISS index with its metadata. An existing index in
     --out is replaced only with --overwrite; --out must not overlap the gallery folder.
 
-    Example: ccreid index build best.safetensors data/gallery --out gallery.idx --mask-root data/gallery-masks
+    Example: ccreid index build data/gallery --model best.safetensors --out gallery.idx --mask-root data/gallery-masks
     """
+    from ccreid.progress import progress
     from ccreid.retrieval.service import build_index
 
-    index = build_index(checkpoint, gallery, out, mask_root, kind, recall, mask_source,
-                        overwrite=overwrite, on_wait=_tell_waiting)  # fmt: skip
-    tuned = (
-        f", nprobe {index.info['nprobe']} (recall@10 {index.info['measured_recall']})"
-        if kind == "ivf"
-        else ""
-    )
-    console.print(
-        f"indexed {index.index.ntotal} images ({index.info['dim']}-d, {kind}{tuned}) in {out}"
-    )
+    if len(paths) == 2:
+        deprecated(
+            "`ccreid index build MODEL GALLERY`", "`ccreid index build GALLERY --model MODEL`"
+        )
+        model, paths = paths[0], paths[1:]
+    if len(paths) != 1:
+        raise typer.BadParameter("give one GALLERY folder (and the model as --model/-m)")
+    with progress(err, "embedding the gallery") as advance:
+        index = build_index(model_of(model, None), paths[0], out, mask_root, kind, recall,
+                            mask_source, overwrite=overwrite, on_wait=_tell_waiting,
+                            device=device, progress=advance)  # fmt: skip
+    _print_index(index, out, as_json, f"indexed {index.index.ntotal} images")
+
+
+def _print_index(index, folder: Path, as_json: bool, summary: str, skipped: int = 0,
+                 details: bool = True) -> None:  # fmt: skip
+    info = index.info
+    if as_json:
+        print_json({"index": str(folder), "size": index.index.ntotal, "skipped": skipped,
+                    **{k: info[k] for k in ("dim", "kind", "nprobe", "measured_recall")
+                       if k in info}})  # fmt: skip
+        return
+    if skipped:
+        console.print(f"skipped {skipped} image(s) already in the index")
+    if not details:
+        console.print(Text(summary))
+        return
+    tuned = (f", nprobe {info['nprobe']} (recall@10 {info['measured_recall']})"
+             if info["kind"] == "ivf" else "")  # fmt: skip
+    console.print(Text(f"{summary} ({info['dim']}-d, {info['kind']}{tuned}) in {folder}"))
 
 
 @index_app.command("add")
@@ -69,37 +115,39 @@ def index_add(
     index_dir: Annotated[Path, typer.Argument(help="Index folder of `ccreid index build`.")],
     images: Annotated[list[Path], typer.Argument(help="Images or folders to append.")],
     mask_root: Annotated[Path | None, typer.Option(help="Masks mirroring the folder.")] = None,
-    checkpoint: Annotated[
-        Path | None, typer.Option(help="Defaults to the index's own model.")
-    ] = None,
+    model: IndexModelOption = None,
+    checkpoint: OldCheckpoint = None,
+    device: DeviceOption = "auto",
+    as_json: JsonOption = False,
 ) -> None:
     """Append images to an index (same model only). Two runs at once on one index both
     land: the second waits (up to two minutes) while the first saves.
 
     Example: ccreid index add gallery.idx new_images/ --mask-root new_masks/
     """
+    from ccreid.progress import progress
     from ccreid.retrieval.service import add_to_index
 
-    index, skipped = add_to_index(index_dir, images, checkpoint, mask_root, _tell_waiting)
-    if skipped:
-        console.print(f"skipped {skipped} image(s) already in the index")
-    console.print(f"index now holds {index.index.ntotal} images")
+    with progress(err, "embedding the new images") as advance:
+        index, skipped = add_to_index(index_dir, images, model_of(model, checkpoint, required=False),
+                                      mask_root, _tell_waiting, device=device, progress=advance)  # fmt: skip
+    _print_index(index, index_dir, as_json, f"index now holds {index.index.ntotal} images", skipped,
+                 details=False)  # fmt: skip
 
 
 @app.command()
 def search(
     index_dir: Annotated[Path, typer.Argument(help="Index folder.")],
     queries: Annotated[list[Path], typer.Argument(help="Query images.")],
-    top_k: Annotated[int, typer.Option(help="Results per query.")] = 10,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="Results per query.")] = 10,
     mask_root: Annotated[
         Path | None, typer.Option(help="Folder with <query name>.png masks.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     plot: Annotated[Path | None, typer.Option(help="Draw the ranked lists to this PNG.")] = None,
-    checkpoint: Annotated[
-        Path | None,
-        typer.Option(help="The index's model, if it moved (its fingerprint is checked)."),
-    ] = None,
+    model: IndexModelOption = None,
+    checkpoint: OldCheckpoint = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Rank the indexed gallery for each query image.
 
@@ -115,24 +163,20 @@ def search(
         from ccreid.fileio import check_output_file
 
         check_output_file(plot, ".png")  # before the search, not after it
-    samples, hits = run_search(index_dir, queries, top_k, checkpoint, mask_root)
+    samples, hits = run_search(index_dir, queries, top_k, model_of(model, checkpoint, required=False),
+                               mask_root, device=device)  # fmt: skip
     if as_json:
-        console.print_json(json.dumps([{"query": s.path, "results": [asdict(h) for h in hs]}
-                                       for s, hs in zip(samples, hits, strict=True)]))  # fmt: skip
+        print_json([{"query": s.path, "results": [asdict(h) for h in hs]}
+                    for s, hs in zip(samples, hits, strict=True)])  # fmt: skip
     else:
         for s, hs in zip(samples, hits, strict=True):
             console.print(s.path, style="bold")
             for h in hs:
-                console.print(f"  {h.rank:>3}  {h.score:.4f}  {h.path}")
+                console.print(Text(f"  {h.rank:>3}  {h.score:.4f}  {h.path}"))
     if plot is not None:
-        from ccreid.data import Sample
-        from ccreid.viz import ranked_lists
+        from ccreid.viz import plot_hits
 
-        gallery = [Sample(h.path, h.pid, h.camid, h.clothes) for hs in hits for h in hs]
-        bounds = np.cumsum([0, *(len(hs) for hs in hits)])
-        orders = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        ranked_lists(samples, gallery, {"search": orders}, plot, top_k=top_k)
-        console.print(f"wrote {plot}")
+        console.print(Text(f"wrote {plot_hits(samples, hits, plot, top_k)}"))
 
 
 @app.command()
@@ -143,11 +187,12 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the model).")] = 1,
-    checkpoint: Annotated[Path | None, typer.Option(help="The index's model, if it moved.")] = None,
+    model: IndexModelOption = None,
+    checkpoint: OldCheckpoint = None,
     parser: Annotated[
         str | None, typer.Option(help="SegFormer parser (name or folder) that makes query masks.")
     ] = None,
-    max_upload_mb: Annotated[int, typer.Option(help="Largest accepted upload.")] = 10,
+    max_upload_mb: Annotated[int, typer.Option(help="Largest accepted request body.")] = 10,
     allowed_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -156,51 +201,53 @@ def serve(
             "naming any other host than these, the loopback names and --host are refused.",
         ),
     ] = None,
+    device: DeviceOption = "auto",
 ) -> None:
     """Search an index from a web page (/) and an HTTP API (/api/search, /api/info).
 
     Example: ccreid serve gallery.idx --port 8000 --parser mattmdjaga/segformer_b2_clothes
     """
-    import os
+    from ccreid.retrieval.server import ServeOptions, run_server
 
-    from ccreid.errors import require
-    from ccreid.retrieval.server import ENV_PREFIX, create_app, load_searcher, served_hosts
-
-    uvicorn = require("uvicorn", "serve", "ccreid serve")
     if workers < 1 or not 0 < port < 65536 or max_upload_mb < 1:
         raise typer.BadParameter("--workers and --max-upload-mb must be >= 1, --port in 1..65535")
-    limit = max_upload_mb * 2**20
-    hosts, warning = served_hosts(host, allowed_host or [])
-    if warning:
-        err.print(warning, markup=False, highlight=False, soft_wrap=True)
-    searcher = load_searcher(index_dir, str(checkpoint) if checkpoint else None, parser)
-    err.print(f"serving {searcher.index.index.ntotal} images on http://{host}:{port}/")
-    if workers == 1:
-        uvicorn.run(create_app(searcher, limit, hosts), host=host, port=port, log_level="warning")
-        return
-    os.environ.update({f"{ENV_PREFIX}INDEX": str(index_dir), f"{ENV_PREFIX}MAX_UPLOAD_BYTES": str(limit),
-                       f"{ENV_PREFIX}ALLOWED_HOSTS": ",".join(hosts),
-                       **({f"{ENV_PREFIX}CHECKPOINT": str(checkpoint)} if checkpoint else {}),
-                       **({f"{ENV_PREFIX}PARSER": parser} if parser else {})})  # fmt: skip
-    uvicorn.run("ccreid.retrieval.server:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning")  # fmt: skip
+    options = ServeOptions(
+        index=index_dir, host=host, port=port, workers=workers,
+        checkpoint=model_of(model, checkpoint, required=False), parser=parser,
+        max_upload_bytes=max_upload_mb * 2**20, allowed_hosts=tuple(allowed_host or ()),
+        device=device,
+    )  # fmt: skip
+    run_server(options, lambda line: err.print(Text(line)))
 
 
 @export_app.command("onnx")
 def export_onnx_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of `ccreid train`.")],
-    out: Annotated[Path, typer.Argument(help="Output .onnx file.")],
+    legacy: LegacyPositionals = None,
+    model: ModelOption = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .onnx file.")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset.")] = 18,
     mask_source: MaskSourceOption = None,
+    device: Annotated[
+        str, typer.Option(help="Where the parity check's PyTorch reference runs: cpu or cuda.")
+    ] = "cpu",
+    as_json: JsonOption = False,
 ) -> None:
     """Export (image, mask) -> BN feature with dynamic batch; checked with ONNX Runtime.
     With --mask-source predicted the graph takes the image alone.
 
-    Example: ccreid export onnx runs/prcc-full/checkpoints/best.safetensors prcc.onnx
+    Example: ccreid export onnx --model runs/prcc-full --out prcc.onnx
     """
     from ccreid.retrieval.export import export_onnx
 
-    report = export_onnx(checkpoint, out, opset, mask_source=mask_source)
-    console.print(
-        f"wrote {report.path}; ONNX Runtime vs PyTorch max abs difference {report.max_abs_diff:.2e}"
-    )
+    if legacy:
+        deprecated("`ccreid export onnx MODEL OUT`", "`ccreid export onnx --model MODEL --out OUT`")
+        model, out = legacy[0], legacy[1] if len(legacy) > 1 else out
+    if out is None:
+        raise typer.BadParameter("missing --out/-o: the .onnx file to write")
+    report = export_onnx(model_of(model, None), out, opset, mask_source=mask_source, device=device)
+    if as_json:
+        print_json({"onnx": str(report.path), "inputs": list(report.inputs),
+                    "max_abs_diff": report.max_abs_diff})  # fmt: skip
+    else:
+        console.print(Text(f"wrote {report.path}; ONNX Runtime vs PyTorch max abs difference "
+                           f"{report.max_abs_diff:.2e}"))  # fmt: skip

@@ -1,10 +1,14 @@
-"""Typed experiment configs, YAML loading and the adapter to library keyword arguments."""
+"""Typed experiment configs: the schema, YAML loading with ``base:`` chains and overrides,
+validation, and the reading of a run's stored config. Imports nothing of ccreid but its
+errors, so every other package can read the vocabulary of the settings from here."""
 
 from ccreid.config.loading import (
-    ConfigError,
     apply_overrides,
+    config_changes,
     from_yaml_text,
     load_config,
+    packaged_config_names,
+    read_run_config,
     to_yaml,
     validate,
     validate_sampling,
@@ -17,6 +21,7 @@ from ccreid.config.schema import (
     ModelConfig,
     TrainConfig,
 )
+from ccreid.errors import ConfigError
 
 __all__ = [
     "ConfigError",
@@ -27,8 +32,11 @@ __all__ = [
     "ModelConfig",
     "TrainConfig",
     "apply_overrides",
+    "config_changes",
     "from_yaml_text",
     "load_config",
+    "packaged_config_names",
+    "read_run_config",
     "to_yaml",
     "validate",
     "validate_sampling",

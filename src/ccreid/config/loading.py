@@ -13,15 +13,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ccreid.config.schema import CONFIG_VERSION, ExperimentConfig
-from ccreid.errors import CCReIDError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-MAX_SIDE = 4096  # pixels: larger inputs are a typo, not a re-ID crop
-
-
-class ConfigError(CCReIDError, ValueError):
-    """A config file or override that does not fit the schema."""
+from ccreid.config.schema import CHOICES, CONFIG_VERSION, MAX_SIDE, ExperimentConfig
+from ccreid.errors import ConfigError
 
 
 def packaged_configs() -> Path:
@@ -120,7 +113,9 @@ def _with_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     if bad:
         raise ConfigError(f"overrides must look like key=value, got {bad}")
     try:
-        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.merge(
+            cfg, OmegaConf.from_dotlist([_migrate_override(o) for o in overrides])
+        )
     except OmegaConfBaseException as exc:
         raise ConfigError(f"override {_describe(exc)}") from None
 
@@ -196,7 +191,7 @@ def validate(cfg: ExperimentConfig) -> None:
 
 
 def config_problems(cfg: ExperimentConfig) -> list[str]:
-    """What :func:`validate` refuses, one line per problem, each naming its key."""
+    """What `validate` refuses, one line per problem, each naming its key."""
     problems = _nonfinite_problems(cfg)
     if not problems:  # the range checks compare numbers: nan would slip through them
         problems = _range_problems(cfg) + _batch_problems(cfg) + _choice_problems(cfg)
@@ -281,21 +276,11 @@ def _batch_problems(cfg: ExperimentConfig) -> list[str]:
 
 
 def _choice_problems(cfg: ExperimentConfig) -> list[str]:
-    """Names that must be one of a few."""
-    from ccreid.models.mask_head import MASK_SOURCES
-
-    t = cfg.train
-    choices = [  # (key, value, allowed values)
-        ("train.precision", t.precision, PRECISIONS),
-        ("eval.precision", cfg.eval.precision, PRECISIONS),
-        ("data.sampler", cfg.data.sampler, ("pk", "clothes")),
-        ("loss.distance", cfg.loss.distance, ("cosine", "euclidean")),
-        ("train.cre_clothes", t.cre_clothes, ("same", "own")),
-        ("model.bsga_init", cfg.model.bsga_init, ("default", "body_prior")),
-        ("model.mask_source", cfg.model.mask_source, MASK_SOURCES),
-    ]
-    problems = [f"{key} must be one of {', '.join(ok)}, got {value!r}"
-                for key, value, ok in choices if value not in ok]  # fmt: skip
+    """Names that must be one of a few (attention options are checked by the module that
+    declares them, when the model is built)."""
+    flat = _flatten(cfg)
+    problems = [f"{key} must be one of {', '.join(ok)}, got {flat[key]!r}"
+                for key, ok in CHOICES.items() if flat[key] not in ok]  # fmt: skip
     if cfg.model.mask_source == "predicted" and not cfg.model.mask_head:
         problems.append("model.mask_source=predicted needs model.mask_head=true")
     return problems
@@ -325,15 +310,36 @@ def to_yaml(cfg: ExperimentConfig) -> str:
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
+# Keys that moved: BSGA's options became options the attention module declares itself.
+MOVED_KEYS = {
+    "model.bsga_init": "model.attention_options.init",
+    "model.share_mask_conv": "model.attention_options.share_mask_conv",
+}
+
+
 def migrate(node: DictConfig) -> DictConfig:
     """Old keys in place of new ones, so earlier configs and checkpoints still load:
-    model.pretrained / model.weights_path (before 2026-11-26) -> model.weights."""
+    model.pretrained / model.weights_path (before 2026-11-26) -> model.weights;
+    model.bsga_init / model.share_mask_conv -> model.attention_options (BSGA took them;
+    other attention modules ignored them, so they are dropped there)."""
     model = node.get("model")
-    if isinstance(model, DictConfig) and ("pretrained" in model or "weights_path" in model):
+    if not isinstance(model, DictConfig):
+        return node
+    if "pretrained" in model or "weights_path" in model:
         pretrained, path = model.pop("pretrained", False), model.pop("weights_path", None)
         if "weights" not in model:  # torchvision's DEFAULT was what "pretrained" loaded
             model.weights = path or ("imagenet1k_v2" if pretrained else "none")
+    moved = {new.rsplit(".", 1)[1]: model.pop(old.split(".", 1)[1])
+             for old, new in MOVED_KEYS.items() if old.split(".", 1)[1] in model}  # fmt: skip
+    if moved and model.get("attention", "bsga") == "bsga":
+        options = model.get("attention_options") or {}
+        model.attention_options = {**moved, **options}
     return node
+
+
+def _migrate_override(override: str) -> str:
+    key, sep, value = override.partition("=")
+    return f"{MOVED_KEYS.get(key.strip(), key)}{sep}{value}"
 
 
 def from_yaml_text(text: str) -> ExperimentConfig:

@@ -8,9 +8,8 @@ import itertools
 import torch
 from torch.utils.data import Dataset
 
-from ccreid.data.dataset import ReIDImageDataset, ReIDItem
-from ccreid.data.records import Sample
-from ccreid.data.samplers import SeededIndex
+from ccreid.data.images import ReIDImageDataset, ReIDItem
+from ccreid.data.records import Sample, SeededIndex
 from ccreid.data.transforms import AugmentConfig
 from ccreid.errors import InputError
 
@@ -59,7 +58,7 @@ def frame_samples(tracklets: list[Sample]) -> list[Sample]:
 
 
 class ReIDClipDataset(Dataset[ReIDItem]):
-    """Tracklets -> clips: :class:`ReIDItem` fields gain a time axis, (T, 3, H, W).
+    """Tracklets -> clips: `ReIDItem` fields gain a time axis, (T, 3, H, W).
 
     Every frame of a clip gets the same augmentation (one flip, crop and erasing for the
     clip), drawn from the item's seed like an image item's.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -41,3 +42,10 @@ class EvalSet:
     gallery: list[Sample]
     mode: str = "general"
     gallery_trials: list[np.ndarray] | None = field(default=None, compare=False)
+
+
+class SeededIndex(NamedTuple):
+    """A dataset index with the seed its random augmentation must use."""
+
+    index: int
+    seed: int

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
 
 import numpy as np
 from torch.utils.data import Sampler
 
+from ccreid.data.records import SeededIndex
 from ccreid.errors import InputError
 
 
@@ -86,7 +86,7 @@ class PKSampler(Sampler[int]):
 
 
 class ClothesBalancedSampler(PKSampler):
-    """Like :class:`PKSampler`, but each identity's K images alternate over its outfits,
+    """Like `PKSampler`, but each identity's K images alternate over its outfits,
     so the cross-clothes triplet loss finds positives in every batch it can."""
 
     def __init__(self, pids: Sequence[int], clothes: Sequence[int], **kwargs: object) -> None:
@@ -103,13 +103,6 @@ class ClothesBalancedSampler(PKSampler):
                 if q:
                     order.append(q.pop())
         return order
-
-
-class SeededIndex(NamedTuple):
-    """A dataset index with the seed its random augmentation must use."""
-
-    index: int
-    seed: int
 
 
 class EpochSeeded(Sampler[SeededIndex]):

@@ -3,17 +3,21 @@
 CRE is applied after the geometric transforms, on the uint8 image (value 0 = erased),
 so the erased copy is pixel-aligned with its original. Random erasing touches images only,
 never the parsing map. Items stay uint8 until a whole batch is normalised where the model
-runs (:class:`InputNormalizer`): a quarter of the bytes between processes, and one
+runs (`InputNormalizer`): a quarter of the bytes between processes, and one
 vectorised pass per batch instead of three per image (on a GPU host: on the GPU).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
+
+if TYPE_CHECKING:
+    from ccreid.config import DataConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -25,19 +29,25 @@ class AugmentConfig:
 
     height: int = 256
     width: int = 128
-    flip_p: float = 0.5
+    flip: float = 0.5  # probability of a horizontal flip
     pad: int = 10
-    random_erasing_p: float = 0.5
+    random_erasing: float = 0.5  # probability of erasing a random box
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+
+    @classmethod
+    def of(cls, data: DataConfig) -> AugmentConfig:
+        """The augmentation a config's data section describes (the same names)."""
+        return cls(height=data.height, width=data.width, flip=data.flip, pad=data.pad,
+                   random_erasing=data.random_erasing)  # fmt: skip
 
 
 def geometric_transform(cfg: AugmentConfig, train: bool) -> v2.Transform:
     """Resize (+ flip, pad-and-crop when training) for an (Image, Mask) pair."""
     steps: list[v2.Transform] = [v2.Resize((cfg.height, cfg.width), antialias=True)]
     if train:
-        if cfg.flip_p > 0:
-            steps.append(v2.RandomHorizontalFlip(cfg.flip_p))
+        if cfg.flip > 0:
+            steps.append(v2.RandomHorizontalFlip(cfg.flip))
         if cfg.pad > 0:
             steps += [v2.Pad(cfg.pad, fill=0), v2.RandomCrop((cfg.height, cfg.width))]
     return v2.Compose(steps)
@@ -46,10 +56,10 @@ def geometric_transform(cfg: AugmentConfig, train: bool) -> v2.Transform:
 def pixel_transform(cfg: AugmentConfig, train: bool) -> v2.Transform | None:
     """Random erasing on the uint8 image when training; it fills with the mean colour,
     which is what erasing with 0 after normalisation gives."""
-    if not train or cfg.random_erasing_p <= 0:
+    if not train or cfg.random_erasing <= 0:
         return None
     fill = [round(255 * m) for m in cfg.mean]
-    return v2.RandomErasing(p=cfg.random_erasing_p, value=fill)
+    return v2.RandomErasing(p=cfg.random_erasing, value=fill)
 
 
 class InputNormalizer:

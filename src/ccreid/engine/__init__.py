@@ -1,29 +1,18 @@
-"""Training loop, checkpoints, distributed helpers, feature extraction and experiment runs."""
+"""Training: one build step, the training loop, checkpoints of a run, DDP helpers, and the
+experiment runner that writes a run folder (evaluation of a checkpoint included)."""
 
-from ccreid.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ccreid.engine.experiment import (
-    RunResult,
-    load_trained_model,
-    results_table,
-    run_evaluation,
-    run_training,
-)
-from ccreid.engine.inference import InferenceOptions, evaluate_all, extract_features
+from ccreid.engine.build import TrainingParts, build_parts, check_training_config
+from ccreid.engine.experiment import RunResult, run_evaluation, run_training
 from ccreid.engine.trainer import EpochLog, Trainer, TrainingDiverged
 
 __all__ = [
-    "CheckpointError",
     "EpochLog",
-    "InferenceOptions",
     "RunResult",
     "Trainer",
     "TrainingDiverged",
-    "evaluate_all",
-    "extract_features",
-    "load_checkpoint",
-    "load_trained_model",
-    "results_table",
+    "TrainingParts",
+    "build_parts",
+    "check_training_config",
     "run_evaluation",
     "run_training",
-    "save_checkpoint",
 ]

@@ -23,6 +23,13 @@ class DistInfo:
     def enabled(self) -> bool:
         return self.world_size > 1
 
+    def gather(self, local: torch.Tensor, total: int) -> torch.Tensor:
+        """Rows embedded on every rank, reassembled in order (``Shards`` of inference)."""
+        return gather_rows(local, self, total)
+
+    def sync(self, module: torch.nn.Module) -> None:
+        sync_buffers(module, self)
+
 
 def init_distributed() -> DistInfo:
     """Join the process group when launched by torchrun (gloo on CPU, NCCL on GPU)."""

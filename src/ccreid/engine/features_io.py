@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ccreid.config import adapter as A
 from ccreid.config import apply_overrides, load_config
-from ccreid.data import Sample, load_dataset
-from ccreid.engine.builders import inference_options, require_masks_for, with_preprocessing_of
-from ccreid.engine.experiment import load_trained_model, set_mask_source
-from ccreid.engine.inference import extract_features
-from ccreid.errors import InputError
+from ccreid.data import Sample, dataset_of
+from ccreid.errors import InputError, MaskRequiredError
 from ccreid.fileio import atomic_write, atomic_write_text, check_output_file
+from ccreid.hub import resolve_checkpoint
+from ccreid.inference import load
 
 
 def select_split(data, split: str) -> list[Sample]:
@@ -53,22 +52,23 @@ def write_features(out: Path, features: torch.Tensor, samples: list[Sample]) -> 
 
 
 def extract_split(
-    checkpoint: Path, out: Path, config: Path | None, split: str, overrides: list[str]
-) -> tuple[Path, int]:
+    checkpoint: Path, out: Path, config: Path | None, split: str, overrides: list[str],
+    device: str = "auto", progress: Callable[[int], None] | None = None,
+) -> tuple[Path, int]:  # fmt: skip
     """Embed one split of the dataset named by ``config`` (default: the checkpoint's own
     training config); ``overrides`` apply to whichever config is used. Preprocessing
     (image size) is always the checkpoint's."""
     check_output_file(out, ".safetensors", ".npy")  # before any work
-    model, ckpt_cfg = load_trained_model(checkpoint, torch.device("cpu"))
+    checkpoint = resolve_checkpoint(checkpoint)
+    model = load(checkpoint, device)
     cfg = (
         load_config(config, overrides)
         if config is not None
-        else apply_overrides(ckpt_cfg, overrides)
+        else apply_overrides(model.config, overrides)
     )
-    set_mask_source(model, cfg.model.mask_source, checkpoint)
-    require_masks_for(model, cfg, checkpoint)
-    data = load_dataset(**A.dataset_kwargs(cfg))
-    samples = select_split(data, split)
-    opts = inference_options(with_preprocessing_of(cfg, ckpt_cfg), torch.device("cpu"))
-    feats = extract_features(model, samples, opts)
+    model = model.run_with(cfg)
+    if model.needs_mask and cfg.data.mask_root is None:
+        raise MaskRequiredError(checkpoint)
+    samples = select_split(dataset_of(cfg.data), split)
+    feats = model.embed_samples(samples, progress)
     return write_features(out, feats, samples), len(samples)

@@ -7,10 +7,9 @@ from collections.abc import Callable
 import torch
 
 from ccreid.data import InputNormalizer, Sample, load_batch
-from ccreid.engine.inference import InferenceOptions
-from ccreid.engine.precision import autocast
+from ccreid.inference import InferenceOptions, autocast
 from ccreid.models import ReIDModel, attention_region_means
-from ccreid.models.mask_head import binary_mask, head_target, mask_overlap
+from ccreid.models.reid_model import mask_head_overlap
 
 Probe = Callable[[], dict[str, dict[str, float]]]
 
@@ -44,36 +43,3 @@ def attention_probe(model: ReIDModel, samples: list[Sample], opts: InferenceOpti
         return out
 
     return probe
-
-
-@torch.no_grad()
-def head_and_parser_masks(
-    model: ReIDModel, images: torch.Tensor, masks: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The head's binary mask and the parser's body mask, (B, 1, h, w) each, at the
-    resolution BSGA uses them (the stage-2 features')."""
-    logits = model.mask_head(model.stage2(images))
-    return binary_mask(logits), head_target(masks, logits.shape[-2:])
-
-
-def mask_head_overlap(
-    model: ReIDModel, images: torch.Tensor, masks: torch.Tensor
-) -> tuple[int, int]:
-    """Intersection and union of the head's mask and the parser's (see above)."""
-    return mask_overlap(*head_and_parser_masks(model, images, masks))
-
-
-def mask_head_iou_on(model: ReIDModel, samples: list[Sample], opts: InferenceOptions,
-                     chunk: int = 128) -> float:  # fmt: skip
-    """The head's pooled IoU with the parser's masks over ``samples`` (e.g. a test gallery)."""
-    model.eval()
-    inter = union = 0
-    for start in range(0, len(samples), chunk):
-        raw, masks = load_batch(
-            samples[start : start + chunk], opts.augment, opts.schema, masks=True
-        )
-        images = InputNormalizer.of(opts.augment)(raw, opts.device, opts.channels_last)
-        with autocast(opts.device, opts.dtype):
-            i, u = mask_head_overlap(model, images, masks.to(opts.device))
-        inter, union = inter + i, union + u
-    return inter / union if union else 1.0

@@ -1,4 +1,4 @@
-"""CMC and mAP, vectorised over chunks of queries.
+"""CMC, mAP and mINP, vectorised over chunks of queries.
 
 Settings (docs/conventions.md#evaluation). A gallery item is *junk* (removed from the
 ranking) when it has the query's identity and
@@ -40,13 +40,17 @@ _CHUNK_ELEMENTS = 1_000_000
 
 @dataclass(frozen=True)
 class RetrievalResult:
-    """Metrics of one query set against one gallery, as fractions in [0, 1]."""
+    """Metrics of one query set against one gallery, as fractions in [0, 1].
+
+    ``mINP`` is the mean inverse negative penalty of Ye et al. (AGW): per valid query, its
+    number of true matches over the rank of the hardest (last) one."""
 
     cmc: np.ndarray
     mAP: float
     num_valid_queries: int
     num_queries: int
     mode: str = "general"
+    mINP: float = 0.0
 
     @property
     def num_skipped_queries(self) -> int:
@@ -59,11 +63,37 @@ class RetrievalResult:
             raise ValueError(f"rank {k} outside 1..{len(self.cmc)}")
         return float(self.cmc[k - 1])
 
-    def summary(self) -> dict[str, float]:
-        """Top-1/5/10 and mAP in percent, rounded to one decimal as papers report them."""
-        out = {f"top{k}": round(100.0 * self.top(k), 1) for k in (1, 5, 10) if k <= len(self.cmc)}
+    def metrics(self) -> dict[str, float]:
+        """Every reported metric in percent, rounded to one decimal as papers report them,
+        in the order tables show them (``METRIC_NAMES`` gives their display names): the one
+        dict every table, report and comparison renders from."""
+        out = {f"top{k}": round(100.0 * self.top(k), 1) for k in CMC_RANKS if k <= len(self.cmc)}
         out["mAP"] = round(100.0 * self.mAP, 1)
+        out["mINP"] = round(100.0 * self.mINP, 1)
         return out
+
+    def summary(self) -> dict[str, float]:
+        """CMC at ranks 1, 5, 10 and mAP in percent: the view of the results before mINP
+        was reported (kept for callers of that view; tables use `metrics`)."""
+        return {k: v for k, v in self.metrics().items() if k in SUMMARY_KEYS}
+
+    @classmethod
+    def mean(cls, results: list[RetrievalResult]) -> RetrievalResult:
+        """The average of several trials of one query set (e.g. PRCC's single-shot
+        galleries): metrics averaged, query counts those of the first trial."""
+        if len(results) == 1:
+            return results[0]
+        first = results[0]
+        return cls(cmc=np.mean([r.cmc for r in results], axis=0),
+                   mAP=float(np.mean([r.mAP for r in results])),
+                   num_valid_queries=first.num_valid_queries, num_queries=first.num_queries,
+                   mode=first.mode, mINP=float(np.mean([r.mINP for r in results])))  # fmt: skip
+
+
+CMC_RANKS = (1, 5, 10)
+SUMMARY_KEYS = ("top1", "top5", "top10", "mAP")
+HEADLINE_METRICS = ("top1", "mAP")  # what summaries over many runs lead with
+METRIC_NAMES = {"top1": "top-1", "top5": "top-5", "top10": "top-10", "mAP": "mAP", "mINP": "mINP"}
 
 
 @dataclass(frozen=True)
@@ -176,12 +206,14 @@ class _Counts:
 
     first_hits: np.ndarray
     ap_sum: float = 0.0
+    inp_sum: float = 0.0
     num_valid: int = 0
     num_queries: int = 0
 
     def __iadd__(self, other: _Counts) -> _Counts:
         self.first_hits = self.first_hits + other.first_hits
         self.ap_sum += other.ap_sum
+        self.inp_sum += other.inp_sum
         self.num_valid += other.num_valid
         self.num_queries += other.num_queries
         return self
@@ -190,9 +222,8 @@ class _Counts:
         if self.num_valid == 0:
             return RetrievalResult(np.zeros(len(self.first_hits)), 0.0, 0, self.num_queries, mode)
         cmc = np.cumsum(self.first_hits) / self.num_valid
-        return RetrievalResult(
-            cmc, self.ap_sum / self.num_valid, self.num_valid, self.num_queries, mode
-        )
+        return RetrievalResult(cmc, self.ap_sum / self.num_valid, self.num_valid,
+                               self.num_queries, mode, self.inp_sum / self.num_valid)  # fmt: skip
 
 
 def _distance_array(values: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -258,6 +289,8 @@ def _block_counts(
     counts.first_hits += np.bincount(first[first < max_rank], minlength=max_rank)
     precision_sum = np.bincount(hit_row, weights=hit_number / (hit_rank + 1.0), minlength=rows)
     counts.ap_sum = float((precision_sum[valid] / num_good[valid]).sum())
+    hardest = hit_rank[row_start[valid] + num_good[valid] - 1]  # ranks ascend within a row
+    counts.inp_sum = float((num_good[valid] / (hardest + 1.0)).sum())
     return counts
 
 
@@ -265,7 +298,7 @@ def _block_counts(
 def _torch_threads_as_workers() -> Iterator[int]:
     """Yield torch's thread count as a number of workers, with torch on one thread meanwhile:
     parallel blocks of cache-sized work beat parallel elementwise ops (measured in
-    benchmarks/bench_eval.py). Not for :func:`evaluate_features`, whose distance matrix
+    benchmarks/bench_eval.py). Not for `evaluate_features`, whose distance matrix
     products need torch's threads."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -308,31 +341,44 @@ def _evaluate_blocks(
 
 def evaluate(
     distmat: np.ndarray | torch.Tensor,
-    q_pids: Iterable,
-    g_pids: Iterable,
-    q_camids: Iterable,
-    g_camids: Iterable,
+    q_pids: Labels | Iterable,
+    g_pids: Labels | Iterable,
+    q_camids: Iterable | None = None,
+    g_camids: Iterable | None = None,
     q_clothes: Iterable | None = None,
     g_clothes: Iterable | None = None,
     mode: EvalMode = "general",
     max_rank: int = 50,
 ) -> RetrievalResult:
-    """CMC and mAP of a (n_query, n_gallery) distance matrix (smaller = more similar).
+    """CMC, mAP and mINP of a (n_query, n_gallery) distance matrix (smaller = more similar).
 
-    ``distmat`` may be a numpy memmap or a tensor (any float dtype, on any device): it is
-    read a chunk of rows at a time and ranked in its own precision (module docstring);
-    +inf ranks last. Queries with no valid match are skipped and counted in
-    ``num_valid_queries``.
+    The labels are two `Labels` records, ``evaluate(dist, query, gallery,
+    mode="cc")``, or, as CAL-style code calls it, the parallel arrays ``q_pids, g_pids,
+    q_camids, g_camids[, q_clothes, g_clothes]``. ``distmat`` may be a numpy memmap or a
+    tensor (any float dtype, on any device): it is read a chunk of rows at a time and
+    ranked in its own precision (module docstring); +inf ranks last. Queries with no valid
+    match are skipped and counted in ``num_valid_queries``.
     """
-    labels = _Labels(q_pids, g_pids, q_camids, g_camids, q_clothes, g_clothes, mode)
-    return _evaluate_matrix(distmat, labels, max_rank)
+    if isinstance(q_pids, Labels) or isinstance(g_pids, Labels):
+        if not (isinstance(q_pids, Labels) and isinstance(g_pids, Labels)) or any(
+            a is not None for a in (q_camids, g_camids, q_clothes, g_clothes)
+        ):
+            raise InputError("give the labels as two Labels records or as arrays, not both")
+        return evaluate_labels(distmat, q_pids, g_pids, mode, max_rank)
+    if q_camids is None or g_camids is None:
+        raise InputError("evaluate needs the cameras of query and gallery (q_camids, g_camids)")
+    query = Labels(_as_labels(q_pids, "q_pids"), _as_labels(q_camids, "q_camids"),
+                   None if q_clothes is None else _as_labels(q_clothes, "q_clothes"))  # fmt: skip
+    gallery = Labels(_as_labels(g_pids, "g_pids"), _as_labels(g_camids, "g_camids"),
+                     None if g_clothes is None else _as_labels(g_clothes, "g_clothes"))  # fmt: skip
+    return evaluate_labels(distmat, query, gallery, mode, max_rank)
 
 
 def evaluate_labels(
     distmat: np.ndarray | torch.Tensor, query: Labels, gallery: Labels, mode: EvalMode = "general",
     max_rank: int = 50,
 ) -> RetrievalResult:  # fmt: skip
-    """:func:`evaluate` with the query and gallery labels as two :class:`Labels` records."""
+    """`evaluate` with the query and gallery labels as two `Labels` records."""
     labels = _Labels.of(query, gallery, mode)
     return _evaluate_matrix(distmat, labels, max_rank)
 
@@ -369,7 +415,7 @@ def evaluate_features(
     metric: Metric = "cosine",
     max_rank: int = 50,
 ) -> RetrievalResult:
-    """Like :func:`evaluate`, computing distances chunk by chunk from features.
+    """Like `evaluate`, computing distances chunk by chunk from features.
 
     The full distance matrix never exists, so memory stays bounded for 100k x 100k problems.
     """

@@ -1,5 +1,6 @@
 """Identity and triplet losses (batch-hard and batch cross-clothes)."""
 
+from ccreid.losses.mask import mask_loss
 from ccreid.losses.objective import TRIPLETS, LossTerms, ReIDObjective
 from ccreid.losses.triplet import (
     BatchCrossClothesTripletLoss,
@@ -14,4 +15,5 @@ __all__ = [
     "LossTerms",
     "ReIDObjective",
     "distance_matrix",
+    "mask_loss",
 ]

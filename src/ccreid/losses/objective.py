@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ccreid.losses.mask import mask_loss
 from ccreid.losses.triplet import BatchCrossClothesTripletLoss, BatchHardTripletLoss
-from ccreid.models.mask_head import head_target, mask_loss
 from ccreid.registry import Registry
 
 TRIPLETS: Registry[type[nn.Module]] = Registry("triplet loss")
@@ -53,10 +53,10 @@ class ReIDObjective(nn.Module):
         pids: torch.Tensor,
         clothes: torch.Tensor,
         mask_logits: torch.Tensor | None = None,
-        masks: torch.Tensor | None = None,
+        mask_target: torch.Tensor | None = None,
     ) -> LossTerms:
-        """``mask_logits`` (the head's) are trained against the parser's ``masks``,
-        resized to their resolution as BSGA resizes them."""
+        """``mask_logits`` (the head's) are trained against ``mask_target``, the parser's
+        body masks at their resolution (the model's ``ModelOutput.mask_target``)."""
         identity = F.cross_entropy(logits.float(), pids, label_smoothing=self.label_smoothing)
         if self.triplet is None:
             triplet = identity.new_zeros(())
@@ -65,8 +65,8 @@ class ReIDObjective(nn.Module):
         total = identity + self.weight * triplet
         mask = identity.new_zeros(())
         if mask_logits is not None:
-            if masks is None:
+            if mask_target is None:
                 raise ValueError("a mask head is trained against body masks: none were given")
-            mask = mask_loss(mask_logits, head_target(masks, mask_logits.shape[-2:]))
+            mask = mask_loss(mask_logits, mask_target)
             total = total + self.mask_weight * mask
         return LossTerms(total, identity.detach(), triplet.detach(), mask.detach())

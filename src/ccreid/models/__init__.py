@@ -7,6 +7,7 @@ from ccreid.models.attention import (
     ECA,
     SqueezeExcitation,
     attention_region_means,
+    build_attention,
 )
 from ccreid.models.reid_model import (
     BACKBONES,
@@ -15,6 +16,7 @@ from ccreid.models.reid_model import (
     activation_map,
     build_model,
     load_backbone_weights,
+    model_from_config,
 )
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "activation_map",
     "SqueezeExcitation",
     "attention_region_means",
+    "build_attention",
     "build_model",
+    "model_from_config",
     "load_backbone_weights",
 ]

@@ -7,6 +7,8 @@ alike; only BSGA uses the body mask. ``needs_mask`` tells the model whether to d
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +24,27 @@ def _tracing() -> bool:
 
 
 ATTENTIONS: Registry[type[nn.Module]] = Registry("attention module")
+
+
+class AttentionOptionError(InputError):
+    """An option an attention module does not take, or a value it refuses."""
+
+
+def build_attention(name: str, channels: int, options: Mapping[str, Any]) -> nn.Module:
+    """The registered module ``name`` for ``channels`` stage-2 channels. A module declares
+    the options it takes (its ``options``); any other is refused, naming the accepted."""
+    cls = ATTENTIONS.get(name)
+    accepted = tuple(getattr(cls, "options", ()))
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise AttentionOptionError(
+            f"attention module {name!r} takes no option {', '.join(unknown)} "
+            f"(it takes: {', '.join(accepted) or 'none'})"
+        )
+    try:
+        return cls(channels, **options)
+    except (TypeError, ValueError) as exc:
+        raise AttentionOptionError(f"attention module {name!r}: {exc}") from None
 
 
 @ATTENTIONS.register("none")
@@ -57,7 +80,7 @@ class BSGA(nn.Module):
 
     def __init__(
         self, channels: int, kernel_size: int = 7, share_mask_conv: bool = False,
-        init: str = "default",
+        init: str = "body_prior",
     ) -> None:  # fmt: skip
         super().__init__()
         pad = kernel_size // 2

@@ -9,12 +9,9 @@ the prediction: one model to ship, no parser at inference.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ccreid.models.attention import resize_mask
-
-MASK_SOURCES = ("parser", "predicted")
 
 
 class MaskHead(nn.Module):
@@ -47,21 +44,6 @@ def head_target(masks: torch.Tensor, size: tuple[int, int] | torch.Size) -> torc
 def binary_mask(logits: torch.Tensor) -> torch.Tensor:
     """The predicted body mask in {0, 1} (probability >= 0.5), in the logits' dtype."""
     return (logits >= 0).to(logits.dtype)
-
-
-def mask_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy plus soft Dice against a {0, 1} target at the logits' size.
-
-    BCE trains every position; Dice keeps thin or small bodies from being outvoted by the
-    background.
-    """
-    logits = logits.float()
-    target = target.float()
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    prob = torch.sigmoid(logits).flatten(1)
-    flat = target.flatten(1)
-    dice = 1 - (2 * (prob * flat).sum(1) + 1) / (prob.sum(1) + flat.sum(1) + 1)
-    return bce + dice.mean()
 
 
 def mask_overlap(predicted: torch.Tensor, target: torch.Tensor) -> tuple[int, int]:

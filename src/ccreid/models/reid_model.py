@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from ccreid.errors import InputError, UnknownNameError
-from ccreid.models.attention import ATTENTIONS, resize_mask
-from ccreid.models.mask_head import MASK_SOURCES, MaskHead, binary_mask
+from ccreid.config.schema import MASK_SOURCES, ModelConfig
+from ccreid.errors import ConfigError, InputError, MaskRequiredError, UnknownNameError
+from ccreid.models.attention import AttentionOptionError, build_attention, resize_mask
+from ccreid.models.mask_head import MaskHead, binary_mask, head_target, mask_overlap
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class ModelOutput:
 
 
 class ReIDModel(nn.Module):
-    """``forward(images, masks)``: :class:`ModelOutput` in training, f_b in eval mode."""
+    """``forward(images, masks)``: `ModelOutput` in training, f_b in eval mode."""
 
     def __init__(
         self,
@@ -104,11 +106,7 @@ class ReIDModel(nn.Module):
             return masks
         if self.mask_policy == "ones":
             return images.new_ones(images.shape[0], 1, *images.shape[-2:])
-        raise InputError(
-            "this model's attention needs body masks: pass masks= (`ccreid parse` makes "
-            "them; or mask_policy='ones'), or train a mask head (model.mask_head=true) and "
-            "embed with model.mask_source=predicted"
-        )
+        raise MaskRequiredError()
 
     def stage2(self, images: torch.Tensor) -> torch.Tensor:
         """Features after layer2: the input of the attention slot."""
@@ -214,29 +212,40 @@ def build_model(
     weights: str | Path | None = "none",
     last_stride: int = 1,
     mask_policy: MaskPolicy = "require",
-    share_mask_conv: bool = False,
-    bsga_init: str = "body_prior",
+    attention_options: Mapping[str, Any] | None = None,
     mask_head: bool = False,
     mask_source: str = "parser",
 ) -> ReIDModel:
     """A re-ID model. ``weights``: "imagenet1k_v1" / "imagenet1k_v2" load torchvision's
     ImageNet weights (downloaded), "none" or None starts from random, anything else is a
-    path to a torchvision-named backbone state dict. ``share_mask_conv`` and ``bsga_init``
-    go to attention modules that declare them. ``mask_head`` adds a body-mask head on the
-    stage-2 features; ``mask_source="predicted"`` makes BSGA use it at inference."""
+    path to a torchvision-named backbone state dict. ``attention_options`` go to the
+    attention module, which declares the ones it takes (BSGA: ``share_mask_conv``,
+    ``init``). ``mask_head`` adds a body-mask head on the stage-2 features;
+    ``mask_source="predicted"`` makes BSGA use it at inference."""
     weights = _resolve_weights(weights)
     named = weights if isinstance(weights, str) else None
     net = _backbone(backbone, named, last_stride)  # downloads only the ImageNet names
     if isinstance(weights, Path):
         load_backbone_weights(net, weights)
     widths = BACKBONES[backbone]
-    attn_cls = ATTENTIONS.get(attention)
-    given = {"share_mask_conv": share_mask_conv, "init": bsga_init}
-    attn = attn_cls(
-        widths.stage2, **{k: v for k, v in given.items() if k in getattr(attn_cls, "options", ())}
-    )
+    attn = build_attention(attention, widths.stage2, attention_options or {})
     head = MaskHead(widths.stage2) if mask_head else None
     return ReIDModel(net, attn, widths.feature, num_classes, mask_policy, head, mask_source)
+
+
+def model_from_config(cfg: ModelConfig, num_classes: int, weights: str | None = None) -> ReIDModel:
+    """The network a config's model section describes (``weights`` overrides its
+    ``weights``, e.g. "none" when a checkpoint's weights follow): the one place a config
+    becomes a model. An option the attention module does not take names its key."""
+    try:
+        return build_model(
+            num_classes, backbone=cfg.backbone, attention=cfg.attention,
+            weights=cfg.weights if weights is None else weights, last_stride=cfg.last_stride,
+            attention_options=dict(cfg.attention_options), mask_head=cfg.mask_head,
+            mask_source=cfg.mask_source,
+        )  # fmt: skip
+    except AttentionOptionError as exc:
+        raise ConfigError(f"model.attention_options: {exc}") from None
 
 
 def load_backbone_weights(net: nn.Module, path: str | Path) -> None:
@@ -266,3 +275,20 @@ def activation_map(
     lo = up.flatten(1).min(dim=1).values[:, None, None]
     hi = up.flatten(1).max(dim=1).values[:, None, None]
     return (up - lo) / (hi - lo).clamp_min(1e-12)
+
+
+@torch.no_grad()
+def head_and_parser_masks(
+    model: ReIDModel, images: torch.Tensor, masks: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The head's binary mask and the parser's body mask, (B, 1, h, w) each, at the
+    resolution BSGA uses them (the stage-2 features')."""
+    logits = model.mask_head(model.stage2(images))
+    return binary_mask(logits), head_target(masks, logits.shape[-2:])
+
+
+def mask_head_overlap(
+    model: ReIDModel, images: torch.Tensor, masks: torch.Tensor
+) -> tuple[int, int]:
+    """Intersection and union of the head's mask and the parser's (see above)."""
+    return mask_overlap(*head_and_parser_masks(model, images, masks))

@@ -29,6 +29,25 @@ class MaskCheck:
     def complete(self) -> bool:
         return not (self.missing or self.size_mismatch or self.bad_labels)
 
+    def counts(self) -> dict[str, int]:
+        return {"images": self.images, "masks": self.masks, "missing": len(self.missing),
+                "orphans": len(self.orphans), "size_mismatch": len(self.size_mismatch),
+                "bad_labels": len(self.bad_labels)}  # fmt: skip
+
+    def problems(self) -> list[Path]:
+        """Images without a mask, then masks of the wrong size or with foreign labels."""
+        return self.missing + self.size_mismatch + self.bad_labels
+
+
+def check_mask_folders(root: Path, mask_root: Path, schema: str = "atr") -> MaskCheck:
+    """``ccreid masks check``: :func:`check_masks` of two folders that must exist."""
+    from ccreid.parsing.schemas import get_schema
+
+    for folder in (root, mask_root):
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"folder {folder} does not exist")
+    return check_masks(Path(root), Path(mask_root), get_schema(schema))
+
 
 def check_masks(root: Path, mask_root: Path, schema: ParsingSchema) -> MaskCheck:
     result = MaskCheck()

@@ -215,3 +215,41 @@ def import_masks(
         atomic_save_png(table[labels] if table is not None else labels, out / rel)
         report.written += 1
     return report
+
+
+def parse_folder(
+    root: Path, out: Path, model: str = DEFAULT_MODEL, schema: str = "atr", batch_size: int = 16,
+    bf16: bool = False, size: int = 512, from_schp: Path | None = None, to_atr: bool = False,
+    device: str = "cpu", progress: Callable[[int], None] | None = None,
+) -> ParseReport:  # fmt: skip
+    """``ccreid parse``: masks for every image below ``root``, written under ``out``, by a
+    SegFormer parser (``model``) or imported from another parser's PNGs (``from_schp``).
+    Every argument is checked before a model is loaded or a file is written."""
+    from ccreid.fileio import refuse_nested_folders
+
+    check_parse_options(size, batch_size, schema, to_atr)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist")
+    refuse_nested_folders(root, out)
+    ensure_writable(out, create=False)
+    if from_schp is not None:
+        return import_masks(from_schp, root, out, schema, to_atr)
+    parser = SegFormerParser(model, schema, device=device, bf16=bf16, input_size=(size, size))
+    return parse_tree(root, out, parser, get_schema(schema), batch_size, progress)
+
+
+def check_parse_options(size: int, batch_size: int, schema: str, to_atr: bool) -> None:
+    """Options no parse could honour (the command line reports them as usage mistakes)."""
+    from ccreid.errors import InputError
+
+    if size < 32 or batch_size < 1:
+        raise InputError(f"--size must be >= 32 and --batch-size >= 1, got {size}, {batch_size}")
+    if to_atr and schema != "lip":
+        raise InputError(
+            f"--to-atr converts LIP labels to ATR; the masks are read as --schema {schema}, "
+            "so there is nothing to convert (use --schema lip for SCHP's LIP model)"
+        )
+
+
+def count_images(root: Path) -> int:
+    return len(list_images(root, recursive=True))

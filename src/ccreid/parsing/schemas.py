@@ -1,4 +1,4 @@
-"""Human-parsing label schemas and their merge into the 7 parts of CRE (SPEC section 1)."""
+"""Human-parsing label schemas and their merge into the 7 parts of CRE (docs/conventions.md#parts)."""
 
 from __future__ import annotations
 

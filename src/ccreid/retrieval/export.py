@@ -11,10 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ccreid.config import adapter as A
-from ccreid.engine.experiment import load_trained_model
 from ccreid.errors import CCReIDError, InputError, require
 from ccreid.fileio import atomic_write, check_output_file
+from ccreid.hub import resolve_checkpoint
+from ccreid.inference import Preprocessing, TrainedModel, load, select_device
 
 MAX_ABS_DIFF = 1e-3
 MIN_OPSET = 18  # the dynamo exporter writes opset 18 graphs; others are converted from it
@@ -61,65 +61,89 @@ def export_onnx(
     batch: int = 2,
     seed: int = 0,
     mask_source: str | None = None,
+    device: str = "cpu",
 ) -> ExportReport:
     """Write ``out`` and return the largest |ONNX - PyTorch| on random inputs (dynamic batch).
 
     The graph takes (image, mask), or the image alone when the model needs no mask (no
-    BSGA, or ``mask_source="predicted"``: the mask head runs inside the graph)."""
+    BSGA, or ``mask_source="predicted"``: the mask head runs inside the graph). The graph
+    is traced on the CPU; ``device`` runs the parity check's PyTorch reference (and ONNX
+    Runtime's CUDA provider when it is a GPU and the provider is installed)."""
     onnx = require("onnx", "export", "ONNX export")
     ort = require("onnxruntime", "export", "checking an ONNX export")
     require("onnxscript", "export", "ONNX export")
-
     out = Path(out)
     check_output_file(out, ".onnx")
     if not MIN_OPSET <= opset <= onnx.defs.onnx_opset_version():
         raise InputError(
             f"--opset {opset} is not supported: use {MIN_OPSET}..{onnx.defs.onnx_opset_version()}"
         )
-    model, cfg = load_trained_model(checkpoint, torch.device("cpu"), mask_source)
-    model = model.float().to(memory_format=torch.contiguous_format)
-    aug = A.augment_config(cfg)
-    gen = torch.Generator().manual_seed(seed)
-    image = torch.randn(batch, 3, aug.height, aug.width, generator=gen)
-    mask = (torch.rand(batch, 1, aug.height, aug.width, generator=gen) > 0.4).float()
+    trained = load(resolve_checkpoint(checkpoint), "cpu", mask_source)
+    model = trained.model.float().to(memory_format=torch.contiguous_format)
     wrapper = _FeatureExtractor(model).eval()
+    gen = torch.Generator().manual_seed(seed)
+    inputs = _random_inputs(trained.preprocessing, batch, gen, model.needs_mask)
+    proto = _graph(wrapper, inputs, opset, onnx)
+    onnx.helper.set_model_props(proto, _metadata(trained))
+    atomic_write(out, lambda tmp: onnx.save(proto, str(tmp)))
+    check = _random_inputs(trained.preprocessing, batch + 1, gen, True)  # another batch size
+    diff, names = _parity(out, wrapper, check, opset, ort, select_device(device))
+    if diff > MAX_ABS_DIFF:
+        raise ExportParityError(
+            f"{out}: ONNX Runtime differs from PyTorch by {diff:.2e} (> {MAX_ABS_DIFF})"
+        )
+    return ExportReport(out, diff, names)
+
+
+def _random_inputs(prep: Preprocessing, batch: int, gen: torch.Generator,
+                   with_mask: bool) -> dict[str, torch.Tensor]:  # fmt: skip
+    """A normalised-looking image batch and a random body mask (drawn even when unused, so
+    the draws that follow do not depend on the model)."""
+    image = torch.randn(batch, 3, prep.height, prep.width, generator=gen)
+    mask = (torch.rand(batch, 1, prep.height, prep.width, generator=gen) > 0.4).float()
+    return {"image": image, "mask": mask} if with_mask else {"image": image}
+
+
+def _graph(wrapper: nn.Module, inputs: dict[str, torch.Tensor], opset: int, onnx):
     batch_dim = torch.export.Dim("batch", min=1, max=4096)
-    inputs = {"image": image, "mask": mask} if model.needs_mask else {"image": image}
     program = torch.onnx.export(
         wrapper, tuple(inputs.values()), dynamo=True, opset_version=opset,
         input_names=list(inputs), output_names=["features"],
         dynamic_shapes={name: {0: batch_dim} for name in inputs},
     )  # fmt: skip
-    proto = _with_opset(program.model_proto, opset, onnx)
-    meta = {
-        "ccreid.height": str(aug.height), "ccreid.width": str(aug.width),
-        "ccreid.mean": json.dumps(list(aug.mean)), "ccreid.std": json.dumps(list(aug.std)),
-        "ccreid.mask_schema": cfg.data.schema, "ccreid.needs_mask": str(model.needs_mask).lower(),
+    return _with_opset(program.model_proto, opset, onnx)
+
+
+def _metadata(trained: TrainedModel) -> dict[str, str]:
+    """Everything a runtime needs to feed the graph, as ONNX metadata (``ccreid.*``)."""
+    cfg, prep, model = trained.config, trained.preprocessing, trained.model
+    return {
+        "ccreid.height": str(prep.height), "ccreid.width": str(prep.width),
+        "ccreid.mean": json.dumps(list(prep.mean)), "ccreid.std": json.dumps(list(prep.std)),
+        "ccreid.mask_schema": prep.schema, "ccreid.needs_mask": str(model.needs_mask).lower(),
         "ccreid.attention": cfg.model.attention, "ccreid.backbone": cfg.model.backbone,
         "ccreid.mask_source": model.mask_source,
         "ccreid.output": "BN feature f_b; L2-normalise and compare by cosine similarity",
     }  # fmt: skip
-    onnx.helper.set_model_props(proto, meta)
-    atomic_write(out, lambda tmp: onnx.save(proto, str(tmp)))
+
+
+def _parity(out: Path, wrapper: nn.Module, check: dict[str, torch.Tensor], opset: int, ort,
+            device: torch.device) -> tuple[float, tuple[str, ...]]:  # fmt: skip
+    """The largest |ONNX Runtime - PyTorch| on ``check`` inputs, and the graph's inputs."""
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
     try:
-        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(out), providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped failures
         raise ExportParityError(
             f"{out} was written, but ONNX Runtime {ort.__version__} cannot load it "
             f"(opset {opset}?): {str(exc).splitlines()[0]}"
         ) from None
     names = tuple(i.name for i in session.get_inputs())
-    check_image = torch.randn(
-        batch + 1, 3, aug.height, aug.width, generator=gen
-    )  # another batch size
-    check_mask = (torch.rand(batch + 1, 1, aug.height, aug.width, generator=gen) > 0.4).float()
-    feeds = {"image": check_image.numpy(), "mask": check_mask.numpy()}
-    ort_out = session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+    ort_out = session.run(None, {k: v.numpy() for k, v in check.items() if k in names})[0]
+    model = wrapper.to(device)
     with torch.no_grad():
-        ref = wrapper(check_image, check_mask if model.needs_mask else None).numpy()
-    diff = float(np.abs(ort_out - ref).max())
-    if diff > MAX_ABS_DIFF:
-        raise ExportParityError(
-            f"{out}: ONNX Runtime differs from PyTorch by {diff:.2e} (> {MAX_ABS_DIFF})"
-        )
-    return ExportReport(out, diff, names)
+        mask = check["mask"].to(device) if "mask" in names else None
+        ref = model(check["image"].to(device), mask).cpu().numpy()
+    return float(np.abs(ort_out - ref).max()), names

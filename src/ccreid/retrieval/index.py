@@ -14,9 +14,9 @@ killed at any point (disk full, a signal) leaves ``info.json`` naming the previo
 complete generation, so the previous index stays usable. A reader that loses a race with
 that clean-up reads ``info.json`` again.
 
-Writers hold :func:`index_lock` (``.ccreid.lock`` in the folder, see
-:class:`ccreid.fileio.FolderLock`) around "load, append, save", so two ``index add`` runs
-never lose each other's rows; :meth:`GalleryIndex.save` assumes its caller holds it.
+Writers hold `index_lock` (``.ccreid.lock`` in the folder, see
+`ccreid.fileio.FolderLock`) around "load, append, save", so two ``index add`` runs
+never lose each other's rows; `GalleryIndex.save` assumes its caller holds it.
 """
 
 from __future__ import annotations
@@ -75,6 +75,23 @@ def fingerprint(checkpoint: Path) -> str:
     return h.hexdigest()
 
 
+def check_model(index: GalleryIndex, checkpoint: Path | None = None) -> Path:
+    """The checkpoint an index's queries and additions are embedded with: ``checkpoint``
+    (the model file's new place) or the one the index recorded, refused unless its
+    fingerprint is the index's."""
+    path = Path(checkpoint or index.info["checkpoint"])
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"checkpoint {path} (recorded in the index) does not exist: pass --checkpoint "
+            "with the model file's new place"
+        )
+    if fingerprint(path) != index.info["fingerprint"]:
+        raise RetrievalIndexError(
+            f"{path} is not the model this index was built with ({index.info['checkpoint']})"
+        )
+    return path
+
+
 def make_index(dim: int, kind: str = "flat", nlist: int = 1024, hnsw_m: int = 32) -> faiss.Index:
     """Exact inner product, or IVF / HNSW for galleries of millions (approximate)."""
     faiss = _faiss()
@@ -102,7 +119,7 @@ def _normalised(features: np.ndarray) -> np.ndarray:
 
 
 class GalleryIndex:
-    """Features + metadata; :meth:`search` returns ranked :class:`Hit` lists."""
+    """Features + metadata; `search` returns ranked `Hit` lists."""
 
     def __init__(self, index: faiss.Index, rows: list[dict], info: dict) -> None:
         self.index, self.rows, self.info = index, rows, info
@@ -202,7 +219,7 @@ class GalleryIndex:
     def save(self, folder: Path) -> None:
         """Write the next generation, then switch ``info.json`` to it (the one step that
         makes it current), then remove older generations. The caller holds
-        :func:`index_lock`."""
+        `index_lock`."""
         folder = Path(folder)
         ensure_writable(folder)
         gen = next_generation(folder)
@@ -320,7 +337,7 @@ def is_index_folder(folder: Path) -> bool:
 
 def index_lock(folder: Path, on_wait: Callable[[str], None] | None = None) -> FolderLock:
     """The lock every writer of an index folder holds; a second writer waits up to
-    :data:`LOCK_WAIT_S` for it, then is refused with the holder's pid and command."""
+    `LOCK_WAIT_S` for it, then is refused with the holder's pid and command."""
     return FolderLock(folder, hint="try again when it has finished", wait=LOCK_WAIT_S,
                       on_wait=on_wait)  # fmt: skip
 

@@ -18,16 +18,13 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ccreid.config import adapter as A
-from ccreid.data import InputNormalizer
-from ccreid.data.transforms import apply_geometric, geometric_transform
-from ccreid.engine.experiment import load_trained_model
-from ccreid.errors import CCReIDError
+from ccreid.config.schema import MAX_SIDE  # noqa: E402  (one limit for every image side)
+from ccreid.data.images import ImageReadError, decode_image_bytes
+from ccreid.errors import InputError
 from ccreid.imagefiles import PIL_FORMATS, format_names
-from ccreid.parsing import body_mask, get_schema, to_parts
-from ccreid.retrieval.index import GalleryIndex, Hit, fingerprint
+from ccreid.inference import load
+from ccreid.retrieval.index import GalleryIndex, Hit, check_model
 
-MAX_SIDE = 4096
 # Every query is resized to the model's input anyway: a bigger picture only costs decode
 # time (a 4096x4096 PNG of 16 KB took 0.8 s), so the budget bounds that cost per request.
 MAX_PIXELS = 2048 * 2048
@@ -37,13 +34,23 @@ LABEL_PNG = "an 8-bit label PNG (mode L or P)"
 DAMAGED = (OSError, ValueError, SyntaxError, EOFError)
 
 
-class QueryError(CCReIDError, ValueError):
-    """A query the service cannot answer: the message says why (shown to the client), the
-    status is the HTTP answer (400 unreadable, 413 too large, 422 missing mask)."""
+class QueryError(InputError):
+    """A query the service cannot answer: the message says why (shown to the client); the
+    type decides the HTTP status (``status``)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+    status = 400  # unreadable or inconsistent input
+
+
+class QueryTooLarge(QueryError):
+    """An upload or image over the service's limits."""
+
+    status = 413
+
+
+class QueryUnprocessable(QueryError):
+    """A well-formed request that lacks what the answer needs (a field, a mask, top_k)."""
+
+    status = 422
 
 
 @dataclass(frozen=True)
@@ -66,10 +73,9 @@ def check_size(im: Image.Image, what: str, max_side: int, max_pixels: int) -> No
     """Refuse (413) an image whose header promises more pixels than the budget."""
     w, h = im.size
     if max(w, h) > max_side or w * h > max_pixels:
-        raise QueryError(
+        raise QueryTooLarge(
             f"{what} is {w}x{h}: at most {max_side} pixels a side and {max_pixels} pixels "
-            "in all (resize it first; the model sees it much smaller anyway)",
-            status=413,
+            "in all (resize it first; the model sees it much smaller anyway)"
         )
 
 
@@ -82,7 +88,7 @@ def open_image(data: bytes, what: str, formats: tuple[str, ...], max_side: int,
         raise QueryError(f"{what} is not an image this service can read: expected "
                          f"{expected or format_names(formats)}") from None  # fmt: skip
     except Image.DecompressionBombError as exc:
-        raise QueryError(f"{what} is too large ({_reason(exc)})", status=413) from None
+        raise QueryTooLarge(f"{what} is too large ({_reason(exc)})") from None
     except DAMAGED as exc:  # a known format's header, cut short or corrupt
         raise QueryError(f"{what} is not an image this service can read ({_reason(exc)})") from None
     check_size(im, what, max_side, max_pixels)
@@ -97,27 +103,19 @@ def open_image(data: bytes, what: str, formats: tuple[str, ...], max_side: int,
 
 
 class Searcher:
-    """Model + index, loaded once. ``parser`` maps an RGB array to a label map (optional)."""
+    """Model + index, loaded once. ``parser`` maps an RGB array to a label map (optional).
+
+    A query is embedded by the same `ccreid.TrainedModel` path as ``ccreid
+    search`` and ``model.embed`` (decoding, 16-bit scaling, resize, flip fusion and
+    precision of the checkpoint), so every route ranks a query alike."""
 
     def __init__(self, index_dir: Path, checkpoint: Path | None = None,
                  parser: Callable[[np.ndarray], np.ndarray] | None = None,
-                 max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS) -> None:  # fmt: skip
+                 max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS,
+                 device: str = "auto") -> None:  # fmt: skip
         self.index = GalleryIndex.load(index_dir)
-        self.checkpoint = Path(checkpoint or self.index.info["checkpoint"])
-        if not self.checkpoint.is_file():
-            raise FileNotFoundError(
-                f"checkpoint {self.checkpoint} does not exist: pass --checkpoint"
-            )
-        if fingerprint(self.checkpoint) != self.index.info["fingerprint"]:
-            raise QueryError(f"{self.checkpoint} is not the model index {index_dir} was built with")
-        self.model, self.cfg = load_trained_model(
-            self.checkpoint, torch.device("cpu"), self.index.info.get("mask_source")
-        )
-        self.model.float().eval()
-        self.augment = A.augment_config(self.cfg)
-        self.geometric = geometric_transform(self.augment, train=False)
-        self.normalize = InputNormalizer.of(self.augment)
-        self.schema = get_schema(self.cfg.data.schema)
+        self.checkpoint = check_model(self.index, checkpoint)
+        self.model = load(self.checkpoint, device, self.index.info.get("mask_source"))
         self.parser, self.max_side, self.max_pixels = parser, max_side, max_pixels
 
     @property
@@ -125,12 +123,13 @@ class Searcher:
         return self.model.needs_mask
 
     def info(self) -> dict:
+        prep = self.model.preprocessing
         return {
             "checkpoint": self.checkpoint.name, "fingerprint": self.index.info["fingerprint"],
             "size": self.index.index.ntotal, "dim": self.index.info["dim"],
             "kind": self.index.info["kind"], "needs_mask": self.needs_mask,
-            "can_parse": self.parser is not None, "attention": self.cfg.model.attention,
-            "input": [self.augment.height, self.augment.width],
+            "mask_source": self.model.mask_source, "can_parse": self.parser is not None,
+            "attention": self.model.config.model.attention, "input": [prep.height, prep.width],
         }  # fmt: skip
 
     def _decode(
@@ -151,40 +150,38 @@ class Searcher:
             )
         return labels
 
-    def _parts(self, image: np.ndarray, mask: bytes | None) -> tuple[np.ndarray | None, str]:
-        """The query's part map and where it came from. A model that uses no caller's mask
+    def labels(self, image: torch.Tensor, mask: bytes | None) -> tuple[np.ndarray | None, str]:
+        """The query's label map and where it came from. A model that uses no caller's mask
         (no BSGA, or its own mask head) never reads an uploaded one: "ignored"/"predicted"."""
         if self.model.mask_source == "predicted":  # the head's mask; an upload goes unused
             return None, "predicted"
         if not self.needs_mask:
             return None, "none" if mask is None else "ignored"
+        size = tuple(image.shape[-2:])
         if mask is not None:
-            labels, source = self._uploaded_labels(mask, image.shape[:2]), "upload"
-        elif self.parser is not None:
-            labels, source = self.parser(image), "parser"
-        else:
-            raise QueryError(
-                "this model needs a body mask: upload the query's label PNG as 'mask' "
-                "(or start the service with --parser)",
-                status=422,
-            )
+            return self._uploaded_labels(mask, size), "upload"
+        if self.parser is not None:
+            return self.parser(image.permute(1, 2, 0).numpy()), "parser"
+        raise QueryUnprocessable(
+            "this model needs a body mask: upload the query's label PNG as 'mask' "
+            "(or start the service with --parser)"
+        )
+
+    def decode(self, image: bytes) -> torch.Tensor:
+        """The query as (3, H, W) uint8, checked (format, size) before it is decoded, then
+        decoded as a dataset image is."""
+        self._decode(image, "the query", PIL_FORMATS)
         try:
-            return to_parts(labels, self.schema), source
-        except ValueError as exc:
-            raise QueryError(
-                f"the mask's labels do not fit schema {self.schema.name}: {exc}"
-            ) from None
+            return decode_image_bytes(image)
+        except ImageReadError as exc:
+            raise QueryError(f"the query is not an image this service can read ({exc})") from None
 
     @torch.no_grad()
     def search(self, image: bytes, mask: bytes | None = None, top_k: int = 10) -> Answer:
-        rgb = np.array(self._decode(image, "the query", PIL_FORMATS).convert("RGB"))
-        parts, source = self._parts(rgb, mask)
-        tensor = torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
-        part_tensor = None if parts is None else torch.from_numpy(np.ascontiguousarray(parts))[None]
-        resized, resized_parts = apply_geometric(self.geometric, tensor, part_tensor)
-        masks = None
-        if self.needs_mask and resized_parts is not None:
-            masks = body_mask(resized_parts)[None].float()
-        feature = self.model(self.normalize(resized[None]), masks).float()
-        hits = self.index.search(feature.numpy(), top_k)[0]
-        return Answer(hits, source)
+        pixels = self.decode(image)
+        labels, source = self.labels(pixels, mask)
+        try:
+            feature = self.model.embed([pixels], None if labels is None else [labels])
+        except InputError as exc:  # labels outside the model's schema
+            raise QueryError(f"the mask does not fit the model: {exc}") from None
+        return Answer(self.index.search(feature.numpy(), top_k)[0], source)

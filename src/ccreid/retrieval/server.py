@@ -15,14 +15,21 @@ running."""
 # definition time, and its types are imported inside create_app (fastapi is an extra).
 import io
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ccreid.errors import InputError, require
 from ccreid.imagefiles import IMAGE_SUFFIXES, PIL_FORMATS
 from ccreid.retrieval.index import GalleryIndex
-from ccreid.retrieval.searcher import DAMAGED, Answer, QueryError, Searcher
+from ccreid.retrieval.searcher import (
+    DAMAGED,
+    Answer,
+    QueryError,
+    QueryTooLarge,
+    QueryUnprocessable,
+    Searcher,
+)
 from ccreid.retrieval.service import pid_from_name
 from ccreid.web import STATIC, stylesheet, templates
 
@@ -151,10 +158,10 @@ class _FormReader:
             raise QueryError("a part of the form has no 'Content-Disposition: form-data; name=...'")
         name_text = name.decode("utf-8", "replace")
         if name_text not in FORM_FIELDS:
-            raise QueryError(f"unexpected form field {name_text!r}: expected "
-                             f"{', '.join(FORM_FIELDS)}", status=422)  # fmt: skip
+            raise QueryUnprocessable(f"unexpected form field {name_text!r}: expected "
+                             f"{', '.join(FORM_FIELDS)}")  # fmt: skip
         if name_text in self.parts:
-            raise QueryError(f"the form field {name_text!r} is given twice", status=422)
+            raise QueryUnprocessable(f"the form field {name_text!r} is given twice")
         filename = options.get(b"filename")
         self.part = _Part(
             name_text, None if filename is None else filename.decode("utf-8", "replace")
@@ -188,8 +195,8 @@ def _form_boundary(content_type: str | None) -> bytes:
 
     kind, options = parse_options_header(content_type)
     if kind != b"multipart/form-data":
-        raise QueryError("the request must be multipart/form-data with the query image as its "
-                         "'image' field", status=422)  # fmt: skip
+        raise QueryUnprocessable("the request must be multipart/form-data with the query image as its "
+                         "'image' field")  # fmt: skip
     if not options.get(b"boundary"):
         raise QueryError("the multipart/form-data Content-Type has no boundary")
     return options[b"boundary"]
@@ -199,8 +206,8 @@ async def read_form(request, limit: int) -> dict[str, _Part]:
     """The multipart form of ``request``, read as it streams in and refused (413) as soon as
     the body is over ``limit`` bytes, or before reading anything when Content-Length is."""
     reader = _FormReader(_form_boundary(request.headers.get("content-type")))
-    too_large = QueryError(
-        f"the upload is larger than the {_size_text(limit)} limit (--max-upload-mb)", status=413
+    too_large = QueryTooLarge(
+        f"the upload is larger than the {_size_text(limit)} limit (--max-upload-mb)"
     )
     declared = request.headers.get("content-length")
     if declared is not None and not declared.strip().isdigit():
@@ -219,7 +226,7 @@ async def read_form(request, limit: int) -> dict[str, _Part]:
 def _search_args(form: dict[str, _Part]) -> tuple[bytes, bytes | None, int]:
     """Query bytes, mask bytes and top_k from the form, each checked."""
     if "image" not in form:
-        raise QueryError("image: the query image is missing (multipart field 'image')", 422)
+        raise QueryUnprocessable("image: the query image is missing (multipart field 'image')")
     text = (
         form["top_k"].data.getvalue().decode("utf-8", "replace").strip()
         if "top_k" in form
@@ -228,9 +235,9 @@ def _search_args(form: dict[str, _Part]) -> tuple[bytes, bytes | None, int]:
     try:
         top_k = int(text)
     except ValueError:
-        raise QueryError(f"top_k must be an integer, got {text[:20]!r}", 422) from None
+        raise QueryUnprocessable(f"top_k must be an integer, got {text[:20]!r}") from None
     if not 1 <= top_k <= MAX_TOP_K:
-        raise QueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}", 422)
+        raise QueryUnprocessable(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
     mask = form["mask"].data.getvalue() if "mask" in form else None
     return form["image"].data.getvalue(), mask, top_k
 
@@ -251,8 +258,8 @@ def _thumbnail_jpeg(path: str, what: str) -> bytes:
 
     with Image.open(path, formats=list(PIL_FORMATS)) as im:
         if im.width * im.height > THUMBNAIL_MAX_PIXELS:
-            raise QueryError(f"{what} is {im.width}x{im.height} pixels, more than a thumbnail "
-                             f"is made from ({THUMBNAIL_MAX_PIXELS})", status=422)  # fmt: skip
+            raise QueryUnprocessable(f"{what} is {im.width}x{im.height} pixels, more than a thumbnail "
+                             f"is made from ({THUMBNAIL_MAX_PIXELS})")  # fmt: skip
         im.draft("RGB", THUMBNAIL_SIZE)  # JPEG: decode at a reduced scale
         rgb = im.convert("RGB")
     rgb.thumbnail(THUMBNAIL_SIZE)
@@ -328,7 +335,7 @@ def _thumbnail_response(index: GalleryIndex, row: int):
 
 def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES,
                hosts: Iterable[str] = ()):  # fmt: skip
-    """The FastAPI application around a loaded :class:`Searcher`, answering requests for
+    """The FastAPI application around a loaded `Searcher`, answering requests for
     the loopback names and ``hosts`` (the bound address, ``--allowed-host`` names) only.
 
     ``POST /api/search`` reports ``mask_source``: "upload", "parser", "predicted" (the
@@ -379,31 +386,76 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES,
 
 
 ENV_PREFIX = "CCREID_SERVE_"
+OPTIONS_VARIABLE = ENV_PREFIX + "OPTIONS"  # how `--workers N` hands its options to workers
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything ``ccreid serve`` is started with."""
+
+    index: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    checkpoint: Path | None = None  # the index's model, if it moved
+    parser: str | None = None  # a SegFormer parser that makes query masks
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    allowed_hosts: tuple[str, ...] = ()
+    device: str = "auto"
+
+    def to_json(self) -> str:
+        import json
+
+        return json.dumps({k: str(v) if isinstance(v, Path) else v
+                           for k, v in self.__dict__.items()})  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServeOptions":
+        import json
+
+        raw = json.loads(text)
+        raw["index"] = Path(raw["index"])
+        raw["checkpoint"] = Path(raw["checkpoint"]) if raw["checkpoint"] else None
+        raw["allowed_hosts"] = tuple(raw["allowed_hosts"])
+        return cls(**raw)
+
+
+def run_server(options: ServeOptions, say: Callable[[str], None] = print) -> None:
+    """``ccreid serve``: load the index and its model, then serve until stopped (with
+    ``workers`` > 1, uvicorn's worker processes each load them)."""
+    import os
+
+    uvicorn = require("uvicorn", "serve", "ccreid serve")
+    hosts, warning = served_hosts(options.host, options.allowed_hosts)
+    if warning:
+        say(warning)
+    searcher = load_searcher(options)
+    say(f"serving {searcher.index.index.ntotal} images on http://{options.host}:{options.port}/")
+    where = {"host": options.host, "port": options.port, "log_level": "warning"}
+    if options.workers == 1:
+        uvicorn.run(create_app(searcher, options.max_upload_bytes, hosts), **where)
+        return
+    final = ServeOptions(**{**options.__dict__, "allowed_hosts": tuple(hosts)})
+    os.environ[OPTIONS_VARIABLE] = final.to_json()
+    uvicorn.run("ccreid.retrieval.server:app_from_env", factory=True, workers=options.workers,
+                **where)  # fmt: skip
 
 
 def app_from_env():
-    """The app for uvicorn's worker processes, configured by ``CCREID_SERVE_*`` variables
-    (``ccreid serve --workers N`` sets them; ALLOWED_HOSTS is comma-separated)."""
+    """The app of one of uvicorn's worker processes (``ccreid serve --workers N`` puts its
+    options in ``CCREID_SERVE_OPTIONS``)."""
     import os
 
-    env = {
-        k.removeprefix(ENV_PREFIX).lower(): v
-        for k, v in os.environ.items()
-        if k.startswith(ENV_PREFIX)
-    }
-    hosts = [h for h in env.get("allowed_hosts", "").split(",") if h]
-    return create_app(load_searcher(Path(env["index"]), env.get("checkpoint"), env.get("parser")),
-                      int(env.get("max_upload_bytes", MAX_UPLOAD_BYTES)), hosts)  # fmt: skip
+    options = ServeOptions.from_json(os.environ[OPTIONS_VARIABLE])
+    return create_app(load_searcher(options), options.max_upload_bytes, options.allowed_hosts)
 
 
-def load_searcher(
-    index_dir: Path, checkpoint: str | None = None, parser: str | None = None
-) -> Searcher:
-    """A searcher, with a SegFormer parser making query masks when ``parser`` names one."""
+def load_searcher(options: ServeOptions) -> Searcher:
+    """A searcher, with a SegFormer parser making query masks when ``options.parser`` names one."""
     parse = None
-    if parser:
+    if options.parser:
         from ccreid.parsing.parser import SegFormerParser
 
-        model = SegFormerParser(parser)
+        model = SegFormerParser(options.parser)
         parse = lambda rgb: model([rgb])[0]  # noqa: E731
-    return Searcher(index_dir, Path(checkpoint) if checkpoint else None, parse)
+    return Searcher(options.index, options.checkpoint, parse, device=options.device)

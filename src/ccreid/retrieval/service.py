@@ -8,21 +8,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ccreid.data import Sample
-from ccreid.data.base import DatasetError
-from ccreid.engine.builders import inference_options
-from ccreid.engine.experiment import load_trained_model
-from ccreid.engine.inference import extract_features
+from ccreid.data import DatasetError, Sample
 from ccreid.errors import InputError
 from ccreid.fileio import LOCK_NAME, RunFolderError, ensure_writable, refuse_nested_folders
+from ccreid.hub import resolve_checkpoint
 from ccreid.imagefiles import list_images
+from ccreid.inference import load
 from ccreid.retrieval.index import (
     INDEX_KINDS,
     GalleryIndex,
     Hit,
     RetrievalIndexError,
+    check_model,
     fingerprint,
     index_lock,
     is_index_folder,
@@ -30,6 +28,7 @@ from ccreid.retrieval.index import (
 )
 
 WaitHook = Callable[[str], None] | None  # told once when a writer waits for the index lock
+Progress = Callable[[int], None] | None  # called with the number of images embedded
 _LEADING_ID = re.compile(r"^(\d+)[-_]")
 
 
@@ -78,15 +77,16 @@ def _require_text_name(path: Path) -> None:
         ) from None
 
 
-def embed(checkpoint: Path, samples: list[Sample], mask_source: str | None = None) -> np.ndarray:
-    model, cfg = load_trained_model(checkpoint, torch.device("cpu"), mask_source)
-    if model.needs_mask and any(s.mask is None for s in samples):
-        raise InputError(
-            f"{checkpoint} uses BSGA: give the parsing masks with --mask-root (`ccreid parse` "
-            "makes them), or use a model trained with a mask head (model.mask_head=true) "
-            "with --mask-source predicted"
-        )
-    return extract_features(model, samples, inference_options(cfg, torch.device("cpu"))).numpy()
+def embed(
+    checkpoint: Path,
+    samples: list[Sample],
+    mask_source: str | None = None,
+    device: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Features of image files with the checkpoint's own preprocessing and run settings."""
+    model = load(checkpoint, device, mask_source)
+    return model.embed_samples(samples, progress).numpy()
 
 
 def _rows(samples: list[Sample], root: str) -> list[dict]:
@@ -96,7 +96,8 @@ def _rows(samples: list[Sample], root: str) -> list[dict]:
 
 def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | None = None,
                 kind: str = "flat", recall: float = 0.95, mask_source: str | None = None, *,
-                overwrite: bool = False, on_wait: WaitHook = None) -> GalleryIndex:  # fmt: skip
+                overwrite: bool = False, on_wait: WaitHook = None, device: str = "auto",
+                progress: Progress = None) -> GalleryIndex:  # fmt: skip
     """Embed a gallery folder into an index folder. IVF indexes get the nprobe that reaches
     ``recall`` (recall@10 against exact search, stored in info.json). ``mask_source``
     (default: the checkpoint's) is stored, so that added images and queries are embedded
@@ -109,8 +110,9 @@ def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | No
     if not gallery.is_dir():
         raise InputError(f"gallery {gallery} must be a folder of images")
     check_index_out(out, gallery, overwrite)
+    checkpoint = resolve_checkpoint(checkpoint)
     samples = image_samples([gallery], mask_root, gallery)
-    feats = embed(checkpoint, samples, mask_source)
+    feats = embed(checkpoint, samples, mask_source, device, progress)
     info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint),
             "gallery_root": str(gallery.resolve()), "mask_source": mask_source}  # fmt: skip
     index = GalleryIndex.create(feats, _rows(samples, info["gallery_root"]), info, kind)
@@ -154,33 +156,20 @@ def _save_new(index: GalleryIndex, out: Path, gallery: Path, overwrite: bool,
         raise
 
 
-def _check_model(index: GalleryIndex, checkpoint: Path) -> None:
-    if not checkpoint.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {checkpoint} (recorded in the index) does not exist: pass --checkpoint "
-            "with the model file's new place"
-        )
-    if fingerprint(checkpoint) != index.info["fingerprint"]:
-        raise RetrievalIndexError(
-            f"{checkpoint} is not the model this index was built with ({index.info['checkpoint']})"
-        )
-
-
 def add_to_index(index_dir: Path, images: list[Path], checkpoint: Path | None = None,
-                 mask_root: Path | None = None,
-                 on_wait: WaitHook = None) -> tuple[GalleryIndex, int]:  # fmt: skip
+                 mask_root: Path | None = None, on_wait: WaitHook = None, device: str = "auto",
+                 progress: Progress = None) -> tuple[GalleryIndex, int]:  # fmt: skip
     """Append images (already indexed files are skipped); returns the index and the number
     skipped. Images are embedded first; then, under the index's lock, the index is read
     again and extended, so a concurrent ``add`` is never overwritten."""
     index = GalleryIndex.load(index_dir)
-    checkpoint = checkpoint or Path(index.info["checkpoint"])
-    _check_model(index, checkpoint)
+    checkpoint = check_model(index, checkpoint)
     samples = image_samples(images, mask_root, images[0] if images[0].is_dir() else None)
     known = {r["path"] for r in index.rows}
     fresh = [s for s in samples if index.relative(s.path) not in known]
     if not fresh:
         return index, len(samples)
-    feats = embed(checkpoint, fresh, index.info.get("mask_source"))
+    feats = embed(checkpoint, fresh, index.info.get("mask_source"), device, progress)
     with index_lock(index_dir, on_wait):
         current = GalleryIndex.load(index_dir)  # what other writers saved meanwhile
         if _model_of(current) != _model_of(index):
@@ -200,9 +189,11 @@ def _model_of(index: GalleryIndex) -> tuple:
 
 
 def search(index_dir: Path, queries: list[Path], top_k: int = 10, checkpoint: Path | None = None,
-           mask_root: Path | None = None) -> tuple[list[Sample], list[list[Hit]]]:  # fmt: skip
+           mask_root: Path | None = None,
+           device: str = "auto") -> tuple[list[Sample], list[list[Hit]]]:  # fmt: skip
+    """Rank an index's gallery for each query file (masks from ``mask_root`` by name)."""
     index = GalleryIndex.load(index_dir)
-    checkpoint = checkpoint or Path(index.info["checkpoint"])
-    _check_model(index, checkpoint)
+    checkpoint = check_model(index, checkpoint)
     samples = image_samples(queries, mask_root, None)
-    return samples, index.search(embed(checkpoint, samples, index.info.get("mask_source")), top_k)
+    features = embed(checkpoint, samples, index.info.get("mask_source"), device)
+    return samples, index.search(features, top_k)

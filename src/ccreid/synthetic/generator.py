@@ -1,5 +1,5 @@
 """A procedurally drawn clothes-changing dataset with exact ATR parsing maps (the people
-are drawn by :mod:`ccreid.synthetic.people`, the scenes by :mod:`ccreid.synthetic.scenes`).
+are drawn by `ccreid.synthetic.people`, the scenes by `ccreid.synthetic.scenes`).
 
 Identity lives in clothes-independent cues (hair colour and style, skin tone, glasses or
 beard, head size and body proportions as ratios of height); clothes are a strong
@@ -8,7 +8,7 @@ outfit worn by another test person too). Cameras follow VC-Clothes: cameras 2 an
 the same outfit, camera 4 another, camera 1 either; each camera has its own background,
 light, scale, offset, noise and blur, and a cluttered scene of its own; the frames of
 one person in one camera form a tracklet in front of one piece of that scene
-(:mod:`ccreid.synthetic.scenes`), so background is an identity cue that fails across cameras,
+(`ccreid.synthetic.scenes`), so background is an identity cue that fails across cameras,
 as in real data. Occluders and scene are label 0: the body mask is the visible body.
 The output is the VC-Clothes layout, so
 ``load_dataset("vcclothes", out, mask_root=out / "masks")`` reads it. With ``video=True``

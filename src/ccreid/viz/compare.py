@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from ccreid.config import ExperimentConfig
-from ccreid.config.loading import read_run_config
 from ccreid.data import DATASETS
-from ccreid.engine.experiment import read_results
-from ccreid.errors import InputError, UnknownNameError
+from ccreid.errors import UnknownNameError
+from ccreid.fileio import atomic_write_text, check_output_file
+from ccreid.runfolder import RunFolder
 from ccreid.viz.paper import TABLES, Column, PaperRow, PaperTable
 
 
@@ -25,6 +25,24 @@ class Comparison:
 
     def cell(self, row: PaperRow, column: Column) -> tuple[float | None, float]:
         return self.ours.get((row.label, column)), self.table.paper_value(row, column)
+
+    def rows(self) -> tuple[list[str], list[list[str]]]:
+        return rows(self)
+
+    def run_lines(self) -> list[str]:
+        """One line per run (its row, dataset and protocol), then the runs no row matched."""
+        lines = [f"{label} ({dataset}): {p}: {self.protocols[p]}"
+                 for (label, dataset), paths in self.runs.items() for p in paths]  # fmt: skip
+        if self.unmatched:
+            lines.append(f"not rows of this table: {', '.join(map(str, self.unmatched))}")
+        return lines
+
+    def as_dict(self) -> dict:
+        """The comparison as JSON: each cell ours / paper, and the runs behind them."""
+        cells = [{"row": row.label, "column": _header(column), "ours": ours, "paper": paper}
+                 for row in self.table.rows for column in self.table.columns
+                 for ours, paper in [self.cell(row, column)]]  # fmt: skip
+        return {"table": self.table.caption, "cells": cells, "runs": self.run_lines()}
 
 
 def _protocol(cfg: ExperimentConfig) -> str:
@@ -52,13 +70,9 @@ def compare(run_dirs: list[Path], table: str) -> Comparison:
     protocols: dict[Path, str] = {}
     unmatched = []
     for run in run_dirs:
-        for name in ("config.yaml", "results.json"):
-            if not (run / name).is_file():
-                raise InputError(
-                    f"{run} is not a finished run of `ccreid train` ({name} is missing)"
-                )
-        cfg = read_run_config(run / "config.yaml")
-        results = read_results(run)
+        folder = RunFolder(run)
+        folder.require(RunFolder.CONFIG, RunFolder.RESULTS)
+        cfg, results = folder.config(), folder.results()
         row = next((r for r in spec.rows if (r.cre, r.attention, r.triplet) ==
                     (cfg.train.cre, cfg.model.attention, cfg.loss.triplet)), None)  # fmt: skip
         if row is None or cfg.data.name not in datasets:
@@ -103,12 +117,18 @@ def markdown(comp: Comparison) -> str:
     lines = [f"## {comp.table.caption}", "", "Each cell: ours / paper (difference), percent.", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in body]
-    lines += ["", "Runs:"]
-    for (label, dataset), paths in comp.runs.items():
-        for p in paths:
-            lines.append(f"- {label} ({dataset}): `{p}`: {comp.protocols[p]}")
-    if comp.unmatched:
-        lines.append(f"- not rows of this table: {', '.join(f'`{p}`' for p in comp.unmatched)}")
+    lines += ["", "Runs:", *(f"- {line}" for line in comp.run_lines())]
     if comp.table.note:
         lines += ["", comp.table.note]
     return "\n".join(lines) + "\n"
+
+
+def compare_to_paper(run_dirs: list[Path], table: str, out: Path | None = None) -> Comparison:
+    """``ccreid compare``: the comparison, written as Markdown to ``out`` when given (the
+    output is checked before any run is read)."""
+    if out is not None:
+        check_output_file(out, ".md")
+    comp = compare(run_dirs, table)
+    if out is not None:
+        atomic_write_text(out, markdown(comp))
+    return comp

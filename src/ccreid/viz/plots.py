@@ -189,3 +189,23 @@ def activation_maps(
     for ax in axes.ravel():
         ax.axis("off")
     return _save(fig, path)
+
+
+def show_mask(image: Path, mask: Path, out: Path, schema: str = ATR.name) -> Path:
+    """``ccreid masks show``: one image beside its 7 parts, erased copy and body mask."""
+    from ccreid.fileio import check_output_file
+
+    for f in (image, mask):
+        if not Path(f).is_file():
+            raise FileNotFoundError(f"file {f} does not exist")
+    check_output_file(out, ".png")
+    return cre_examples([Sample(str(image), 0, 0, 0, str(mask))], out, schema)
+
+
+def plot_hits(queries: list[Sample], hits: list[list], path: Path, top_k: int) -> Path:
+    """The ranked lists of a search (``ccreid search --plot``): each query and its hits,
+    framed by identity when the file names carry one."""
+    gallery = [Sample(h.path, h.pid, h.camid, h.clothes) for hs in hits for h in hs]
+    bounds = np.cumsum([0, *(len(hs) for hs in hits)])
+    orders = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return ranked_lists(queries, gallery, {"search": orders}, path, top_k=top_k)

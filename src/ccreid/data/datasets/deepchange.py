@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ccreid.data.base import (
+from ccreid.data.layouts import (
     DATASETS,
     DatasetError,
     DatasetLayout,

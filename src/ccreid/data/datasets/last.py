@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, DatasetLayout, RawSample, ascii_int, parse_error
+from ccreid.data.layouts import DATASETS, DatasetLayout, RawSample, ascii_int, parse_error
 from ccreid.data.records import EvalSet, Sample
 from ccreid.imagefiles import list_images
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, DatasetError, DatasetLayout, RawSample
+from ccreid.data.layouts import DATASETS, DatasetError, DatasetLayout, RawSample
 from ccreid.data.records import EvalSet, Sample
 
 COLUMNS = ("path", "pid", "camid", "clothes", "split")

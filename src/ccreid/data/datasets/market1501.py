@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, FileNameLayout, RawSample
+from ccreid.data.layouts import DATASETS, FileNameLayout, RawSample
 from ccreid.data.records import EvalSet, Sample
 
 

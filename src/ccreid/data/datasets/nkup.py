@@ -1,6 +1,6 @@
 """NKUP: Market-style folders, <pid>_D<day>_C<cam>...
 
-Assumption (SPEC section 6, not a label the dataset ships): the recording day stands for
+Assumption (docs/conventions.md#datasets; not a label the dataset ships): the recording day stands for
 the outfit, so the clothes id is (pid, day). The clothes-changing setting depends on it;
 the general setting (same-camera matches removed, no clothes rule) does not, which is why
 both are reported."""
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, FileNameLayout, RawSample
+from ccreid.data.layouts import DATASETS, FileNameLayout, RawSample
 from ccreid.data.records import EvalSet, Sample
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ccreid.data.base import (
+from ccreid.data.layouts import (
     DATASETS,
     DatasetError,
     DatasetLayout,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ccreid.data.base import DATASETS, FileNameLayout, RawSample
+from ccreid.data.layouts import DATASETS, FileNameLayout, RawSample
 from ccreid.data.records import EvalSet, Sample
 
-# Cameras kept on both sides per setting (SPEC section 6): cameras 2 and 3 show the same
+# Cameras kept on both sides per setting (docs/conventions.md#datasets): cameras 2 and 3 show the same
 # outfit, cameras 3 and 4 different ones; the general rule then applies.
 SETTING_CAMERAS = {"general": None, "sc": (2, 3), "cc": (3, 4)}
 

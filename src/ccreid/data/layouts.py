@@ -1,7 +1,7 @@
 """What every dataset shares: layout checks, relabelling, masks, statistics.
 
 A concrete dataset only knows its own folders and file names: it implements
-:meth:`DatasetLayout.scan` (raw records per split) and :meth:`DatasetLayout.protocol`
+`DatasetLayout.scan` (raw records per split) and `DatasetLayout.protocol`
 (its evaluation sets).
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ccreid.config.schema import DataConfig
 from ccreid.data.records import EvalSet, Sample
 from ccreid.errors import CCReIDError, InputError
 from ccreid.imagefiles import list_images
@@ -141,7 +142,7 @@ class FileNameLayout(DatasetLayout):
     """A layout whose splits are flat folders of files named by one regular expression.
 
     Subclasses set ``splits`` (split -> folder), ``pattern`` and ``expected_name``, and
-    turn a match into a record in :meth:`record` (``None`` skips a file and counts it).
+    turn a match into a record in `record` (``None`` skips a file and counts it).
     Patterns are compiled with ``re.ASCII``: ``\\d`` otherwise matches other scripts'
     digits, which ``int`` reads as an identity.
     """
@@ -216,7 +217,7 @@ def ascii_int(text: str) -> int | None:
 
 def read_lines(path: Path) -> list[str]:
     """A list file's lines, decoded as UTF-8 (a leading BOM dropped); a byte that is not
-    UTF-8 is a :class:`DatasetError` naming the file and the line it is on."""
+    UTF-8 is a `DatasetError` naming the file and the line it is on."""
     data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     try:
         text = data.decode("utf-8")
@@ -294,6 +295,11 @@ def validation_set(samples: list[Sample]) -> EvalSet:
     return EvalSet(query, gallery, "cc" if outfits > len({s.pid for s in samples}) else "general")
 
 
+def dataset_of(data: DataConfig) -> ReIDData:
+    """The dataset a config's data section names (its root, masks, held-out ids, options)."""
+    return load_dataset(data.name, data.root, data.mask_root, data.val_ids, **dict(data.options))
+
+
 def load_dataset(
     name: str, root: str | Path, mask_root: str | Path | None = None, val_ids: int = 0,
     **options: object,
@@ -302,70 +308,82 @@ def load_dataset(
 
     ``val_ids`` holds out that many training identities as a validation set (for model
     selection) when the dataset ships none."""
+    layout = _layout(name, options)
+    root = layout.resolve_root(Path(root))
+    layout.check_layout(root)
+    mask_dir = Path(mask_root) if mask_root is not None else None
+    if mask_dir is not None and not mask_dir.is_dir():
+        raise DatasetError(f"mask folder {mask_dir} does not exist")
+    raw = _scan_checked(layout, root, name)
+    if val_ids:
+        raw["train"], raw["val"] = _split_off_identities(raw["train"], val_ids)
+    splits, num_pids, num_clothes = _relabelled(raw, _attach_masks(raw, root, mask_dir))
+    pid2clothes = np.zeros((num_pids, num_clothes), dtype=bool)
+    for s in splits["train"]:
+        pid2clothes[s.pid, s.clothes] = True
+    val_set = validation_set(splits["val"]) if val_ids else layout.validation(splits)
+    eval_sets = layout.protocol(splits)
+    _refuse_empty_sets(eval_sets, name, root)  # now, not at the first evaluation epochs later
+    return ReIDData(
+        name=name, root=root, train=splits["train"], eval_sets=eval_sets,
+        primary_setting=layout.primary_setting, video=layout.video, val_set=val_set,
+        num_train_pids=num_pids, num_train_clothes=num_clothes, pid2clothes=pid2clothes,
+        skipped=getattr(layout, "skipped", {}),
+    )  # fmt: skip
+
+
+def _layout(name: str, options: dict[str, object]) -> DatasetLayout:
+    """The registered layout ``name`` with its ``data.options``, named when it takes others."""
     layout_cls = DATASETS.get(name)
     try:
-        layout = layout_cls(**options)
+        return layout_cls(**options)
     except TypeError:
         accepted = [p for p in inspect.signature(layout_cls.__init__).parameters if p != "self"]
         raise DatasetError(
             f"data.options {sorted(options)} are not options of dataset {name!r} "
             f"(it takes: {', '.join(a for a in accepted if a not in ('options', 'kwargs')) or 'none'})"
         ) from None
-    root = layout.resolve_root(Path(root))
-    layout.check_layout(root)
-    mask_dir = Path(mask_root) if mask_root is not None else None
-    if mask_dir is not None and not mask_dir.is_dir():
-        raise DatasetError(f"mask folder {mask_dir} does not exist")
+
+
+def _scan_checked(layout: DatasetLayout, root: Path, name: str) -> dict[str, list[RawSample]]:
+    """The layout's splits: no links out of the root, no empty split, no identity shared
+    between training and test."""
     raw = layout.scan(root)
     _refuse_escaping_links(raw, root)
     for split, items in raw.items():
         if not items:
             raise DatasetError(f"split {split!r} of {name} under {root} has no images")
     _refuse_shared_identities(raw, name, layout.validation_splits)
-    if val_ids:
-        raw["train"], raw["val"] = _split_off_identities(raw["train"], val_ids)
+    return raw
+
+
+def _relabelled(
+    raw: dict[str, list[RawSample]], mask_paths: dict[str, list[tuple[str, ...] | None]]
+) -> tuple[dict[str, list[Sample]], int, int]:
+    """Samples per split: training ids and outfits coded 0..n-1, test ids kept as they are
+    (their outfits coded apart); with the numbers of training ids and outfits."""
     train_raw = raw["train"]
     pid_codes = _codes(r.pid for r in train_raw)
     clothes_codes = _codes((r.pid, r.clothes) for r in train_raw)
-    test_clothes_codes = _codes(
+    test_clothes = _codes(
         (r.pid, r.clothes) for split, items in raw.items() if split != "train" for r in items
     )
-    mask_paths = _attach_masks(raw, root, mask_dir)
     splits: dict[str, list[Sample]] = {}
     for split, items in raw.items():
-        masks = mask_paths[split]
         if split == "train":
-            splits[split] = [
-                _sample(r, pid_codes[r.pid], clothes_codes[(r.pid, r.clothes)], m)
-                for r, m in zip(items, masks, strict=True)
-            ]
+            coded = [(pid_codes[r.pid], clothes_codes[(r.pid, r.clothes)]) for r in items]
         else:
-            splits[split] = [
-                _sample(r, r.pid, test_clothes_codes[(r.pid, r.clothes)], m)
-                for r, m in zip(items, masks, strict=True)
-            ]
-    pid2clothes = np.zeros((len(pid_codes), len(clothes_codes)), dtype=bool)
-    for s in splits["train"]:
-        pid2clothes[s.pid, s.clothes] = True
-    val_set = validation_set(splits["val"]) if val_ids else layout.validation(splits)
-    eval_sets = layout.protocol(splits)
-    for set_name, es in eval_sets.items():  # now, not at the first evaluation epochs later
+            coded = [(r.pid, test_clothes[(r.pid, r.clothes)]) for r in items]
+        splits[split] = [_sample(r, pid, clothes, m)
+                         for r, (pid, clothes), m in zip(items, coded, mask_paths[split], strict=True)]  # fmt: skip
+    return splits, len(pid_codes), len(clothes_codes)
+
+
+def _refuse_empty_sets(eval_sets: dict[str, EvalSet], name: str, root: Path) -> None:
+    for set_name, es in eval_sets.items():
         for side, items in (("query", es.query), ("gallery", es.gallery)):
             if not items:
                 raise DatasetError(
                     f"evaluation set {set_name!r} of {name} under {root} has an empty {side} "
                     "(its cameras or splits hold no images)"
                 )
-    return ReIDData(
-        name=name,
-        root=root,
-        train=splits["train"],
-        eval_sets=eval_sets,
-        primary_setting=layout.primary_setting,
-        video=layout.video,
-        val_set=val_set,
-        num_train_pids=len(pid_codes),
-        num_train_clothes=len(clothes_codes),
-        pid2clothes=pid2clothes,
-        skipped=getattr(layout, "skipped", {}),
-    )

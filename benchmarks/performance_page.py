@@ -1,9 +1,9 @@
-"""Render benchmarks/results.json into the README's Performance section.
+"""Render benchmarks/results.json into the documentation's performance page.
 
 `make bench` runs every benchmark and then this script; run it alone to re-render the
-section from the stored results. The README text between the two markers is replaced.
+page from the stored results. The text between the two markers is replaced.
 
-Run: python benchmarks/readme_tables.py [--readme README.md]
+Run: python benchmarks/performance_page.py [--page docs/performance.md]
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ def train_section(results: dict[str, Result]) -> str:
         "(b)/(a) is the median over epochs of each epoch against the blocks just before and "
         "after it. RSS is the training process's after each epoch (evaluation included in the "
         "last; the trainer gives freed heap pages back to the OS once per epoch, "
-        "`ccreid.engine.memory`). The last column is (a) releasing after every step instead: "
+        "`ccreid.inference.memory`). The last column is (a) releasing after every step instead: "
         "the resident size then stays at its floor between steps, but each step faults its "
         "pages in again (`bare_rss_mib_per_step_*` in results.json).\n\n"
         + table(
@@ -307,7 +307,7 @@ def render_kind(kind: str, results: dict[str, Result]) -> str:
     """The figures of one kind of machine, each section from its latest run there."""
     missing = sorted(k for k in results if not covered(k))
     if missing:
-        raise SystemExit(f"results.json has benchmarks without a README renderer: {missing}")
+        raise SystemExit(f"results.json has benchmarks without a renderer: {missing}")
     machines = sorted({r["machine"] for r in results.values()})
     dates = sorted({r["date"] for r in results.values()})
     parts = [f"### {kind}", f"Measured on {' and on '.join(machines)}, {dates[0]} to {dates[-1]}."]
@@ -333,25 +333,25 @@ def render(by_kind: dict[str, dict[str, Result]]) -> str:
     return "\n\n".join([intro, *(render_kind(k, by_kind[k]) for k in sorted(by_kind))])
 
 
-def update_readme(readme: Path, results_path: Path) -> None:
-    text = readme.read_text()
+def update_page(page: Path, results_path: Path) -> None:
+    text = page.read_text()
     if START not in text or END not in text:
-        raise SystemExit(f"{readme} lacks the markers {START} ... {END}")
+        raise SystemExit(f"{page} lacks the markers {START} ... {END}")
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     body = render(json.loads(results_path.read_text()))
-    tmp = readme.with_suffix(".md.tmp")
+    tmp = page.with_suffix(".md.tmp")
     tmp.write_text(f"{head}{START}\n{body}\n{END}{tail}")
-    tmp.replace(readme)
+    tmp.replace(page)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--readme", type=Path, default=HERE.parent / "README.md")
+    ap.add_argument("--page", type=Path, default=HERE.parent / "docs" / "performance.md")
     ap.add_argument("--results", type=Path, default=HERE / "results.json")
     args = ap.parse_args()
-    update_readme(args.readme, args.results)
-    print(f"updated the Performance section of {args.readme}")
+    update_page(args.page, args.results)
+    print(f"updated the performance figures of {args.page}")
 
 
 if __name__ == "__main__":

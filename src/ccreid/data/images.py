@@ -10,8 +10,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
 
-from ccreid.data.records import Sample
-from ccreid.data.samplers import SeededIndex
+from ccreid.data.records import Sample, SeededIndex
 from ccreid.data.transforms import (
     AugmentConfig,
     apply_geometric,
@@ -43,16 +42,46 @@ class ReIDItem(NamedTuple):
 
 def read_image(path: str | Path) -> torch.Tensor:
     """Decode an image file to uint8 RGB (3, H, W); grey and RGBA are converted, 16-bit
-    images scaled to 8 bits."""
+    images scaled to 8 bits. The one decoder of the project: datasets, ``ccreid search``,
+    ``ccreid serve`` and ``model.embed`` all read images through it (or its bytes form)."""
     try:
-        image = decode_image(str(path), mode=ImageReadMode.RGB)
+        data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
+    except OSError as exc:
+        raise ImageReadError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    return decode_image_bytes(data, str(path))
+
+
+def decode_image_bytes(data: bytes | torch.Tensor, name: str = "the image") -> torch.Tensor:
+    """`read_image` for an encoded file held in memory (e.g. an upload)."""
+    encoded = (
+        data
+        if isinstance(data, torch.Tensor)
+        else torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    )
+    try:
+        image = decode_image(encoded, mode=ImageReadMode.RGB)
     except Exception as exc:  # torchvision raises RuntimeError / ValueError variants
-        raise ImageReadError(f"cannot decode image {path}: {exc}") from None
+        image = _decode_with_pillow(encoded, name, exc)
     if image.dtype == torch.uint16:
         image = (image.to(torch.int32) // 256).to(torch.uint8)  # uint16 has no shift op
     elif image.dtype != torch.uint8:
-        raise ImageReadError(f"image {path} has {image.dtype} pixels: expected 8 or 16 bits")
+        raise ImageReadError(f"image {name} has {image.dtype} pixels: expected 8 or 16 bits")
     return image
+
+
+def _decode_with_pillow(encoded: torch.Tensor, name: str, error: Exception) -> torch.Tensor:
+    """BMP, which torchvision does not decode: read by Pillow, BMP only (every other
+    accepted format is torchvision's)."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(encoded.numpy().tobytes()), formats=["BMP"]) as im:
+            rgb = np.array(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise ImageReadError(f"cannot decode image {name}: {error}") from None
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous()
 
 
 def read_parts(path: str | Path, schema: ParsingSchema, size: tuple[int, int]) -> torch.Tensor:
@@ -83,7 +112,7 @@ def load_batch(
 
 
 class ReIDImageDataset(Dataset[ReIDItem]):
-    """Samples -> :class:`ReIDItem`. ``cre`` adds the erased copy, ``masks`` the body mask.
+    """Samples -> `ReIDItem`. ``cre`` adds the erased copy, ``masks`` the body mask.
 
     ``cache`` keeps each decoded image and parsing map in memory after its first read
     (per data worker, so it lasts across epochs with persistent workers): for datasets
