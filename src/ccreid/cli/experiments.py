@@ -132,7 +132,6 @@ def train(
     """
     from ccreid.engine import run_training
     from ccreid.engine.distributed import init_distributed
-    from ccreid.evaluation import results_table
 
     if resume and overwrite:
         raise typer.BadParameter("--resume continues a run, --overwrite replaces it: pick one")
@@ -144,8 +143,7 @@ def train(
     if as_json:
         print_json({"run": str(result.run_dir),
                     "results": {k: r.metrics() for k, r in result.results.items()}})  # fmt: skip
-    else:
-        console.print(results_table(result.results))
+    else:  # the run's log has already shown the table
         console.print(Text(f"run folder: {result.run_dir}"))
 
 
