@@ -242,3 +242,19 @@ def test_missing_weights_file_says_it_does_not_exist(tmp_path, as_path: bool) ->
     missing = tmp_path / "resnet18.pth"
     with pytest.raises(InputError, match=r"weights file .*resnet18\.pth does not exist"):
         build_model(3, backbone="resnet18", weights=missing if as_path else str(missing))
+
+
+def test_half_width_resnet18_has_half_the_channels_and_no_imagenet_weights() -> None:
+    from ccreid.errors import InputError
+
+    model = build_model(5, backbone="resnet18_w32", weights="none")
+    x, m = torch.randn(2, 3, 128, 64), torch.ones(2, 1, 128, 64)
+    model.eval()
+    with torch.no_grad():
+        assert model(x, m).shape == (2, 256)
+    full = build_model(5, backbone="resnet18", weights="none")
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    # Halving every width quarters the convolutions' weights: well under a third in total.
+    assert count(model) < count(full) / 3
+    with pytest.raises(InputError, match="no ImageNet weights"):
+        build_model(5, backbone="resnet18_w32", weights="imagenet1k_v1")

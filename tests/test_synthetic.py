@@ -205,3 +205,23 @@ def test_plain_scenes_are_a_control_without_background_cues(tmp_path: Path) -> N
     assert np.unique(scene[: int(scene.shape[0] * 0.78)].reshape(-1, 3), axis=0).shape[0] < 200
     with pytest.raises(ValueError, match="scenes must be 'cluttered' or 'plain'"):
         generate(tmp_path / "x", SyntheticConfig(**{**base.__dict__, "scenes": "bogus"}))
+
+
+def test_shared_backdrop_places_are_shared_within_a_camera_and_drawn_per_tracklet() -> None:
+    seed, cam, places = 3, 2, 4
+    c = make_cameras(seed)[cam]
+    drawn = [tracklet_backdrop(seed, i, cam, 64, 32, c.scale, c.offset, places) for i in range(40)]
+    scene_pieces = {(b.crop_x, b.crop_y, b.prop_box, b.prop_colour) for b in drawn}
+    # Forty tracklets pass through at most four places of the camera, and use more than one.
+    assert 1 < len(scene_pieces) <= places
+    # The figure's size and position stay the tracklet's own, as with places = 0.
+    own = [tracklet_backdrop(seed, i, cam, 64, 32, c.scale, c.offset) for i in range(40)]
+    assert [(b.scale, b.offset) for b in drawn] == [(b.scale, b.offset) for b in own]
+    assert len({b.crop_x for b in own}) == 40  # places = 0: a piece of scene each
+
+
+def test_negative_backdrop_places_are_refused(tmp_path: Path) -> None:
+    from ccreid.errors import InputError
+
+    with pytest.raises(InputError, match="invalid synthetic config"):
+        generate(tmp_path, SyntheticConfig(train_ids=4, test_ids=4, backdrop_places=-1))

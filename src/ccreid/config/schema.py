@@ -79,7 +79,8 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "resnet50"
-    """torchvision backbone (resnet18, resnet34, resnet50)."""
+    """torchvision backbone (resnet18, resnet34, resnet50), or resnet18_w32: ResNet-18 at half
+    its widths, random initialisation only (the demo's small-data backbone)."""
     attention: str = "bsga"
     """Module between stage 2 and 3 (bsga, none, se, cbam, eca, cia, psa)."""
     weights: str = "imagenet1k_v1"

@@ -28,7 +28,11 @@ BACKBONES = {
     "resnet18": BackboneWidths(128, 512),
     "resnet34": BackboneWidths(128, 512),
     "resnet50": BackboneWidths(512, 2048),
+    # ResNet-18's layout at half its widths (32, 64, 128, 256 channels), random init only:
+    # about a third of the compute, for small data and CPU budgets (the demo).
+    "resnet18_w32": BackboneWidths(64, 256),
 }
+NARROW = {"resnet18_w32": 32}  # backbone -> width of its first stage
 MaskPolicy = Literal["require", "ones"]
 
 
@@ -182,17 +186,49 @@ def _resolve_weights(weights: str | Path | None) -> str | Path | None:
     raise InputError(f"unknown weights {str(weights)!r}; expected {WEIGHTS_CHOICES}")
 
 
+def narrow_resnet18(base: int) -> nn.Module:
+    """torchvision's ResNet-18 (its module names, blocks and initialisation) with stage
+    widths base, 2 base, 4 base, 8 base instead of 64 .. 512."""
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    net = ResNet(BasicBlock, [2, 2, 2, 2])
+    net.conv1 = nn.Conv2d(3, base, kernel_size=7, stride=2, padding=3, bias=False)
+    net.bn1 = nn.BatchNorm2d(base)
+    inplanes = base
+    for i in range(1, 5):
+        planes, stride = base * 2 ** (i - 1), 1 if i == 1 else 2
+        down = None
+        if stride != 1 or inplanes != planes:
+            down = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
+                                 nn.BatchNorm2d(planes))  # fmt: skip
+        setattr(net, f"layer{i}", nn.Sequential(BasicBlock(inplanes, planes, stride, down),
+                                                BasicBlock(planes, planes)))  # fmt: skip
+        inplanes = planes
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return net
+
+
 def _backbone(name: str, weights: str | None, last_stride: int) -> nn.Module:
     if name not in BACKBONES:
         raise UnknownNameError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
     tv_weights = None
+    if name in NARROW and weights in IMAGENET_WEIGHTS:
+        raise InputError(f"{name} has no ImageNet weights: use model.weights=none")
     if weights in IMAGENET_WEIGHTS:  # torchvision's own download
         available = torchvision.models.get_model_weights(name)
         if weights.upper() not in available.__members__:
             known = ", ".join(m.lower() for m in available.__members__ if m != "DEFAULT")
             raise InputError(f"{name} has no {weights} weights in torchvision (it has: {known})")
         tv_weights = available[weights.upper()]
-    net = getattr(torchvision.models, name)(weights=tv_weights)
+    if name in NARROW:
+        net = narrow_resnet18(NARROW[name])
+    else:
+        net = getattr(torchvision.models, name)(weights=tv_weights)
     if last_stride == 1:
         block = net.layer4[0]
         conv = block.conv2 if name == "resnet50" else block.conv1

@@ -72,6 +72,9 @@ class SyntheticConfig:
     queries_per_camera: int = 1
     test_images_per_camera: int | None = None  # None: images_per_camera
     scenes: str = "cluttered"  # cluttered (tracklet backdrops, props, occluders) | plain (control)
+    # Cluttered scenes: 0 gives every (identity, camera) tracklet a piece of scene and a prop
+    # of its own; N > 0 gives each camera N shared places that the tracklets are spread over.
+    backdrop_places: int = 0
     outfit_pool: int | None = None  # None: enough for the test ids, at least MIN_OUTFIT_POOL
     height: int = 128
     width: int = 64
@@ -180,7 +183,7 @@ def _render_identity(job: dict) -> int:
     n = 0
     for cam, outfit_id in sorted(job["cam_outfits"].items()):
         backdrop = tracklet_backdrop(cfg.seed, job["index"], cam, cfg.height, cfg.width,
-                                     cams[cam].scale, cams[cam].offset)  # fmt: skip
+                                     cams[cam].scale, cams[cam].offset, cfg.backdrop_places)  # fmt: skip
         frames = cfg.images_per_camera_of(job["split"])
         folder = tracklet_folder(job["pid"], cam, outfit_id)
         if cfg.video:  # one folder per tracklet
@@ -233,6 +236,7 @@ def check_config(cfg: SyntheticConfig) -> None:
         cfg.train_ids < 1
         or cfg.test_ids < 1
         or cfg.images_per_camera_of("test") <= cfg.queries_per_camera
+        or cfg.backdrop_places < 0
     ):
         raise InputError(f"invalid synthetic config {cfg}")
     if cfg.train_ids + cfg.test_ids > max_identities_per_camera(cfg.width):

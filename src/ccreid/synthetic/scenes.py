@@ -172,32 +172,46 @@ def max_identities_per_camera(width: int) -> int:
     return (SCENE_WIDTHS - 1) * width // CROP_STEP
 
 
-def tracklet_backdrop(
-    seed: int, identity: int, camera: int, height: int, width: int,
-    scale_range: tuple[float, float], offset: float,
-) -> Backdrop:  # fmt: skip
-    """The backdrop of identity ``identity`` (0-based index) in ``camera``."""
-    slots = _slots(seed, camera, height, width)
-    if identity >= len(slots):
-        raise InputError(
-            f"at most {len(slots)} identities fit distinct scene crops at width {width}"
-        )
-    rng = np.random.default_rng([seed, 72_000, identity, camera])
+def _place(rng: np.random.Generator, height: int, width: int) -> tuple[int, tuple, tuple, int]:
+    """A piece of scene: its crop row, and the saturated prop in it (box, colour, pattern)."""
     scene_h = int(round(SCENE_HEIGHT * height))
     ph, pw = int(rng.integers(height // 6, height // 3)), int(rng.integers(width // 6, width // 3))
     py = int(rng.integers(0, int(height * 0.7) - ph))
     px = int(
         rng.choice([rng.integers(0, width // 4), rng.integers(width * 3 // 4 - pw, width - pw)])
     )
-    return Backdrop(
-        crop_y=int(rng.integers(0, scene_h - height + 1)),
-        crop_x=int(slots[identity]) + FRAME_JITTER,
-        prop_box=(py, py + ph, px, px + pw),
-        prop_colour=tuple(float(c) for c in saturated_colour(rng)),
-        prop_pattern=int(rng.integers(0, 4)),
-        scale=float(rng.uniform(*scale_range)),
-        offset=float(offset + rng.normal(0, 3.0)),
-    )
+    crop_y = int(rng.integers(0, scene_h - height + 1))
+    colour = tuple(float(c) for c in saturated_colour(rng))
+    return crop_y, (py, py + ph, px, px + pw), colour, int(rng.integers(0, 4))
+
+
+def tracklet_backdrop(
+    seed: int, identity: int, camera: int, height: int, width: int,
+    scale_range: tuple[float, float], offset: float, places: int = 0,
+) -> Backdrop:  # fmt: skip
+    """The backdrop of identity ``identity`` (0-based index) in ``camera``.
+
+    ``places`` = 0: a piece of scene of its own (distinct for every identity of a camera);
+    ``places`` = N: one of the camera's N shared places, drawn per (identity, camera), as
+    many people pass through the same part of a real camera's scene. The figure's size and
+    position are the tracklet's own either way."""
+    slots = _slots(seed, camera, height, width)
+    if identity >= len(slots) or places > len(slots):
+        raise InputError(
+            f"at most {len(slots)} identities (and places) fit distinct scene crops at width "
+            f"{width}"
+        )
+    rng = np.random.default_rng([seed, 72_000, identity, camera])
+    crop_y, box, colour, pattern = _place(rng, height, width)
+    crop_x = int(slots[identity])
+    scale, shift = float(rng.uniform(*scale_range)), float(offset + rng.normal(0, 3.0))
+    if places:
+        pick = int(np.random.default_rng([seed, 74_000, identity, camera]).integers(0, places))
+        crop_x = int(slots[-1 - pick])  # the places spread over the whole scene
+        crop_y, box, colour, pattern = _place(np.random.default_rng([seed, 75_000, pick, camera]),
+                                              height, width)  # fmt: skip
+    return Backdrop(crop_y=crop_y, crop_x=crop_x + FRAME_JITTER, prop_box=box, prop_colour=colour,
+                    prop_pattern=pattern, scale=scale, offset=shift)  # fmt: skip
 
 
 def frame_background(
