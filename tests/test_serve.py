@@ -289,14 +289,14 @@ def test_info_answers_while_a_slow_search_runs(
     searcher: Searcher, served: dict, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started, release = threading.Event(), threading.Event()
-    real = searcher.search
+    real = searcher.prepare
 
     def slow(*args, **kwargs):
         started.set()
-        release.wait(timeout=5)  # blocking, like decoding and the model
+        release.wait(timeout=5)  # blocking, like decoding
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(searcher, "search", slow)
+    monkeypatch.setattr(searcher, "prepare", slow)
     image, mask = served["image"].read_bytes(), served["mask"].read_bytes()
     with TestClient(create_app(searcher), LOCAL) as http:  # one event loop for both requests
         answers = []

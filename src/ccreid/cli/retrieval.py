@@ -37,6 +37,28 @@ IndexModelOption = Annotated[
         "--model", "-m", help="The index's model, if it moved (its fingerprint is checked)."
     ),
 ]
+LayoutOption = Annotated[
+    str,
+    typer.Option(
+        "--layout",
+        help="Whose file-name rules give each image's identity, camera and outfit: a dataset "
+        "(vcclothes, ltcc, prcc, ...), auto (the one dataset whose rules read every file "
+        "name) or none (no labels).",
+    ),
+]
+ExcludeCameraOption = Annotated[
+    bool,
+    typer.Option("--exclude-same-camera", help="Only results from other cameras than the query's."),
+]
+OtherClothesOption = Annotated[
+    bool,
+    typer.Option(
+        "--other-clothes-only", help="Drop results of the query's person in the query's outfit."
+    ),
+]
+CameraOption = Annotated[
+    list[int] | None, typer.Option("--camera", help="Only results from this camera (repeatable).")
+]
 LegacyPositionals = Annotated[
     list[Path] | None, typer.Argument(hidden=True, help="The old spelling: MODEL before the rest.")
 ]
@@ -68,10 +90,12 @@ def index_build(
         bool, typer.Option("--overwrite", help="Replace the index already in --out.")
     ] = False,
     device: DeviceOption = "auto",
+    layout: LayoutOption = "auto",
     as_json: JsonOption = False,
 ) -> None:
-    """Embed a gallery folder into a FAISS index with its metadata. An existing index in
-    --out is replaced only with --overwrite; --out must not overlap the gallery folder.
+    """Embed a gallery folder into a FAISS index with its metadata (each image's identity,
+    camera and outfit as --layout reads them from its name). An existing index in --out is
+    replaced only with --overwrite; --out must not overlap the gallery folder.
 
     Example: ccreid index build data/gallery --model best.safetensors --out gallery.idx --mask-root data/gallery-masks
     """
@@ -88,8 +112,9 @@ def index_build(
     with progress(err, "embedding the gallery") as advance:
         index = build_index(model_of(model, None), paths[0], out, mask_root, kind, recall,
                             mask_source, overwrite=overwrite, on_wait=_tell_waiting,
-                            device=device, progress=advance)  # fmt: skip
-    _print_index(index, out, as_json, f"indexed {index.index.ntotal} images")
+                            device=device, progress=advance, layout=layout)  # fmt: skip
+    labels = index.info.get("layout") or "none (no layout reads these file names)"
+    _print_index(index, out, as_json, f"indexed {index.index.ntotal} images, labels: {labels}")
 
 
 def _print_index(index, folder: Path, as_json: bool, summary: str, skipped: int = 0,
@@ -97,6 +122,7 @@ def _print_index(index, folder: Path, as_json: bool, summary: str, skipped: int 
     info = index.info
     if as_json:
         print_json({"index": str(folder), "size": index.index.ntotal, "skipped": skipped,
+                    "layout": info.get("layout"),
                     **{k: info[k] for k in ("dim", "kind", "nprobe", "measured_recall")
                        if k in info}})  # fmt: skip
         return
@@ -148,13 +174,19 @@ def search(
     model: IndexModelOption = None,
     checkpoint: OldCheckpoint = None,
     device: DeviceOption = "auto",
+    exclude_same_camera: ExcludeCameraOption = False,
+    other_clothes_only: OtherClothesOption = False,
+    camera: CameraOption = None,
 ) -> None:
-    """Rank the indexed gallery for each query image.
+    """Rank the indexed gallery for each query image. The filters use each query's labels
+    as the index's layout reads them from its file name.
 
-    Example: ccreid search gallery.idx query.jpg --top-k 10 --mask-root query_masks/ --plot ranks.png
+    Example: ccreid search gallery.idx 0001-3-02-01.jpg --top-k 10 --exclude-same-camera --other-clothes-only
     """
     from dataclasses import asdict
 
+    from ccreid.retrieval.index import GalleryIndex
+    from ccreid.retrieval.service import query_labels
     from ccreid.retrieval.service import search as run_search
 
     if top_k < 1:
@@ -163,20 +195,31 @@ def search(
         from ccreid.fileio import check_output_file
 
         check_output_file(plot, ".png")  # before the search, not after it
+    filters = {"exclude_same_camera": exclude_same_camera, "other_clothes_only": other_clothes_only,
+               "cameras": tuple(camera) if camera else None}  # fmt: skip
     samples, hits = run_search(index_dir, queries, top_k, model_of(model, checkpoint, required=False),
-                               mask_root, device=device)  # fmt: skip
+                               mask_root, device=device, filters=filters)  # fmt: skip
+    index = GalleryIndex.load(index_dir)
+    labels = [query_labels(index, s.path) for s in samples]
     if as_json:
-        print_json([{"query": s.path, "results": [asdict(h) for h in hs]}
-                    for s, hs in zip(samples, hits, strict=True)])  # fmt: skip
+        print_json([{"query": s.path, "labels": asdict(lab), "results": [asdict(h) for h in hs]}
+                    for s, lab, hs in zip(samples, labels, hits, strict=True)])  # fmt: skip
     else:
         for s, hs in zip(samples, hits, strict=True):
             console.print(s.path, style="bold")
             for h in hs:
-                console.print(Text(f"  {h.rank:>3}  {h.score:.4f}  {h.path}"))
+                console.print(Text(f"  {h.rank:>3}  {h.score:.4f}  {h.path}{_labels_text(h)}"))
     if plot is not None:
         from ccreid.viz import plot_hits
 
-        console.print(Text(f"wrote {plot_hits(samples, hits, plot, top_k)}"))
+        console.print(Text(f"wrote {plot_hits(samples, hits, plot, top_k, labels)}"))
+
+
+def _labels_text(hit) -> str:
+    """A hit's known labels, e.g. "  id 12  cam 3  outfit 2" (nothing when none is known)."""
+    parts = [f"{name} {value}" for name, value in
+             (("id", hit.pid), ("cam", hit.camid), ("outfit", hit.clothes)) if value is not None]  # fmt: skip
+    return "".join(f"  {p}" for p in parts)
 
 
 @app.command()
@@ -202,6 +245,16 @@ def serve(
         ),
     ] = None,
     device: DeviceOption = "auto",
+    max_batch: Annotated[
+        int, typer.Option(help="Concurrent queries embedded together at most.")
+    ] = 16,
+    max_wait_ms: Annotated[
+        float,
+        typer.Option(
+            help="How long a batch waits for queries still being decoded (a lone "
+            "query never waits)."
+        ),
+    ] = 5.0,
 ) -> None:
     """Search an index from a web page (/) and an HTTP API (/api/search, /api/info).
 
@@ -209,13 +262,17 @@ def serve(
     """
     from ccreid.retrieval.server import ServeOptions, run_server
 
-    if workers < 1 or not 0 < port < 65536 or max_upload_mb < 1:
-        raise typer.BadParameter("--workers and --max-upload-mb must be >= 1, --port in 1..65535")
+    if workers < 1 or not 0 < port < 65536 or max_upload_mb < 1 or max_batch < 1:
+        raise typer.BadParameter(
+            "--workers, --max-batch and --max-upload-mb must be >= 1, --port in 1..65535"
+        )
+    if not 0 <= max_wait_ms <= 1000:
+        raise typer.BadParameter(f"--max-wait-ms must be between 0 and 1000, got {max_wait_ms}")
     options = ServeOptions(
         index=index_dir, host=host, port=port, workers=workers,
         checkpoint=model_of(model, checkpoint, required=False), parser=parser,
         max_upload_bytes=max_upload_mb * 2**20, allowed_hosts=tuple(allowed_host or ()),
-        device=device,
+        device=device, max_batch=max_batch, max_wait_ms=max_wait_ms,
     )  # fmt: skip
     run_server(options, lambda line: err.print(Text(line)))
 

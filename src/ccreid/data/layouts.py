@@ -130,6 +130,13 @@ class DatasetLayout(abc.ABC):
     def protocol(self, splits: dict[str, list[Sample]]) -> dict[str, EvalSet]:
         """Evaluation sets built from the (labelled) test splits."""
 
+    def file_labels(self, path: Path) -> RawSample | None:
+        """What a single file's name (and the folders it sits in) say about it, for files
+        outside a loaded split (a search gallery, a query): None when this layout's names
+        do not say, or the file is not named by its rules. A field the names do not carry
+        is None (never a made-up value)."""
+        return None
+
     def validation(self, splits: dict[str, list[Sample]]) -> EvalSet | None:
         """The dataset's own validation set, if it ships one: by default its "val_query"
         and "val_gallery" splits, general setting (LaST, DeepChange); PRCC overrides."""
@@ -158,8 +165,20 @@ class FileNameLayout(DatasetLayout):
     def required(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(self.splits.values())
 
+    #: whether the names carry an outfit (Market-1501's do not: its records use the pid)
+    names_outfits: bool = True
+
     def record(self, path: Path, match: re.Match[str], split: str) -> RawSample | None:
         raise NotImplementedError
+
+    def file_labels(self, path: Path) -> RawSample | None:
+        match = self.pattern.match(Path(path).stem)
+        if not match:
+            return None
+        rec = self.record(Path(path), match, "gallery")
+        if rec is None or self.names_outfits:
+            return rec
+        return RawSample(rec.path, rec.pid, rec.camid, None)
 
     def scan(self, root: Path) -> dict[str, list[RawSample]]:
         out: dict[str, list[RawSample]] = {}

@@ -3,7 +3,9 @@
 Layout of an index folder: ``info.json`` (feature dim, index kind, checkpoint path and
 fingerprint, size, and the current ``generation``), and that generation's two files: the
 FAISS index (inner product on L2-normalised features, i.e. cosine similarity) and
-``meta.csv`` (path, pid, camid, clothes; -1 when unknown). Generation 0 (a fresh ``index
+``meta.csv`` (`META_COLUMNS`: path, then identity, camera and outfit as the dataset layout
+named in ``info.json``'s ``layout`` reads them from the file name; empty when unknown, and
+-1 in folders written before labels existed reads as unknown too). Generation 0 (a fresh ``index
 build``) uses the plain names ``index.faiss`` / ``meta.csv``, generation g > 0 uses
 ``index.<g>.faiss`` / ``meta.<g>.csv``; folders written before generations existed have no
 ``generation`` key and are generation 0.
@@ -33,13 +35,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ccreid.data.filelabels import FileLabels
 from ccreid.errors import CCReIDError, InputError, require
 from ccreid.fileio import FolderLock, atomic_write, atomic_write_text, ensure_writable
+from ccreid.retrieval.filters import SearchFilter, selector
 
 if TYPE_CHECKING:
     import faiss
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
+META_COLUMNS = ("path", "pid", "camid", "clothes")
 LOCK_WAIT_S = 120.0  # a writer holds the lock only to re-read, append and save
 # Files of some generation, and the temp files of an interrupted atomic write of one.
 _GENERATION_FILE = re.compile(r"^(index(\.(\d+))?\.faiss|meta(\.(\d+))?\.csv)$")
@@ -57,13 +62,32 @@ class RetrievalIndexError(CCReIDError, ValueError):
 
 @dataclass(frozen=True)
 class Hit:
+    """One result: its rank (1-based, counting the results of earlier pages), its cosine
+    similarity, its file and its labels (None: not known)."""
+
     rank: int
     score: float
     path: str
-    pid: int
-    camid: int
-    clothes: int
+    pid: int | None
+    camid: int | None
+    clothes: str | None
     row: int = -1  # position in the index (how `serve` names a thumbnail, never by path)
+
+    @property
+    def labels(self) -> FileLabels:
+        return FileLabels(self.pid, self.camid, self.clothes)
+
+
+def normal_row(row: dict) -> dict:
+    """A metadata row with unknown labels as None (callers may pass -1 or ""), identities
+    and cameras as int, outfits as text."""
+
+    def known(v: object) -> bool:
+        return v is not None and v != "" and v != -1 and v != "-1"
+
+    return {"path": row["path"], "pid": int(row["pid"]) if known(row["pid"]) else None,
+            "camid": int(row["camid"]) if known(row["camid"]) else None,
+            "clothes": str(row["clothes"]) if known(row["clothes"]) else None}  # fmt: skip
 
 
 def fingerprint(checkpoint: Path) -> str:
@@ -122,7 +146,7 @@ class GalleryIndex:
     """Features + metadata; `search` returns ranked `Hit` lists."""
 
     def __init__(self, index: faiss.Index, rows: list[dict], info: dict) -> None:
-        self.index, self.rows, self.info = index, rows, info
+        self.index, self.rows, self.info = index, [normal_row(r) for r in rows], info
 
     @classmethod
     def create(
@@ -156,7 +180,7 @@ class GalleryIndex:
         fresh = [i for i, r in enumerate(rows) if r["path"] not in known]
         if fresh:
             self.index.add(_normalised(features[fresh]))
-            self.rows.extend(rows[i] for i in fresh)
+            self.rows.extend(normal_row(rows[i]) for i in fresh)
         return len(rows) - len(fresh)
 
     def tune_nprobe(self, target_recall: float = 0.95, sample: int = 200, k: int = 10) -> float:
@@ -186,35 +210,50 @@ class GalleryIndex:
         )
         return recall
 
-    def search(self, queries: np.ndarray, top_k: int = 10) -> list[list[Hit]]:
+    def search(self, queries: np.ndarray, top_k: int = 10, offset: int = 0,
+               filters: list[SearchFilter | None] | None = None) -> list[list[Hit]]:  # fmt: skip
+        """The ``top_k`` best rows of each query after the first ``offset`` (a page of a
+        longer list). ``filters[i]`` restricts query i's candidates inside the search,
+        so a page is full whenever the gallery holds enough allowed rows."""
         if queries.shape[1] != self.info["dim"]:
             raise RetrievalIndexError(
                 f"query dimension {queries.shape[1]} does not match the index ({self.info['dim']})"
             )
-        if top_k < 1:
-            raise RetrievalIndexError(f"top_k must be >= 1, got {top_k}")
-        k = min(top_k, self.index.ntotal)
+        if top_k < 1 or offset < 0:
+            raise RetrievalIndexError(f"top_k must be >= 1 and offset >= 0, got {top_k}, {offset}")
         q = _normalised(queries)
-        scores, ids = self.index.search(q, k)
-        short = np.flatnonzero((ids < 0).any(axis=1))
-        if short.size and self.info["kind"] == "ivf":  # too few probed lists: search them all
-            ivf = _faiss().extract_index_ivf(self.index)
-            nprobe, ivf.nprobe = ivf.nprobe, ivf.nlist
-            scores[short], ids[short] = self.index.search(q[short], k)
-            ivf.nprobe = nprobe
+        filters = filters or [None] * len(q)
+        if all(f is None or not f.active for f in filters):
+            return self._ranked(q, offset + top_k, offset)
+        return [self._ranked(q[i : i + 1], offset + top_k, offset, f)[0]
+                for i, f in enumerate(filters)]  # fmt: skip
+
+    def _ranked(self, q: np.ndarray, k: int, offset: int,
+                filt: SearchFilter | None = None) -> list[list[Hit]]:  # fmt: skip
+        allowed = None if filt is None or not filt.active else filt.allowed(self.labels())
+        total = self.index.ntotal if allowed is None else int(allowed.size)
+        k = min(k, total)
+        if k <= offset:
+            return [[] for _ in q]
+        with selector(self.index, self.info, allowed) as params:
+            scores, ids = self.index.search(q, k, params=params)
+            short = np.flatnonzero((ids < 0).any(axis=1))
+            if short.size and self.info["kind"] == "ivf":  # too few probed lists: all of them
+                with selector(self.index, self.info, allowed, every_list=True) as every:
+                    scores[short], ids[short] = self.index.search(q[short], k, params=every)
         return [
-            [
-                Hit(
-                    r + 1,
-                    float(s),
-                    **{**self.rows[i], "path": self.absolute(self.rows[i]["path"])},
-                    row=int(i),
-                )  # fmt: skip
-                for r, (s, i) in enumerate(zip(srow, irow, strict=True))
-                if i >= 0
-            ]
+            [self._hit(r + 1, float(s), int(i))
+             for r, (s, i) in enumerate(zip(srow, irow, strict=True)) if i >= 0 and r >= offset]
             for srow, irow in zip(scores, ids, strict=True)
-        ]
+        ]  # fmt: skip
+
+    def _hit(self, rank: int, score: float, row: int) -> Hit:
+        r = self.rows[row]
+        return Hit(rank, score, self.absolute(r["path"]), r["pid"], r["camid"], r["clothes"], row)
+
+    def labels(self) -> list[FileLabels]:
+        """Every row's labels, in row order."""
+        return [FileLabels(r["pid"], r["camid"], r["clothes"]) for r in self.rows]
 
     def save(self, folder: Path) -> None:
         """Write the next generation, then switch ``info.json`` to it (the one step that
@@ -239,9 +278,9 @@ class GalleryIndex:
 
     def _meta_text(self) -> str:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=["path", "pid", "camid", "clothes"])
+        writer = csv.DictWriter(buf, fieldnames=META_COLUMNS)
         writer.writeheader()
-        writer.writerows(self.rows)
+        writer.writerows({k: "" if r[k] is None else r[k] for k in META_COLUMNS} for r in self.rows)
         return buf.getvalue()
 
     @classmethod
@@ -361,17 +400,25 @@ def _read_info(path: Path) -> dict:
     return info
 
 
+def _label(text: str | None, number: bool) -> int | str | None:
+    """A meta.csv cell: empty (or the -1 older folders wrote) is unknown."""
+    text = (text or "").strip()
+    if text in ("", "-1"):
+        return None
+    return int(text) if number else text
+
+
 def _read_meta(path: Path) -> list[dict]:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
-        expected = ["path", "pid", "camid", "clothes"]
-        if reader.fieldnames is None or any(c not in reader.fieldnames for c in expected):
+        if reader.fieldnames is None or any(c not in reader.fieldnames for c in META_COLUMNS):
             raise RetrievalIndexError(
-                f"{path} must start with the header line {','.join(expected)}, "
+                f"{path} must start with the header line {','.join(META_COLUMNS)}, "
                 f"found {reader.fieldnames}"
             )
         try:
-            return [{"path": r["path"], "pid": int(r["pid"]), "camid": int(r["camid"]),
-                     "clothes": int(r["clothes"])} for r in reader]  # fmt: skip
+            return [{"path": r["path"], "pid": _label(r["pid"], True),
+                     "camid": _label(r["camid"], True), "clothes": _label(r["clothes"], False)}
+                    for r in reader]  # fmt: skip
         except (TypeError, ValueError) as exc:
             raise RetrievalIndexError(f"{path} line {reader.line_num}: {exc}") from None

@@ -19,11 +19,14 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ccreid.config.schema import MAX_SIDE  # noqa: E402  (one limit for every image side)
+from ccreid.data.filelabels import UNKNOWN, FileLabels
 from ccreid.data.images import ImageReadError, decode_image_bytes
 from ccreid.errors import InputError
 from ccreid.imagefiles import PIL_FORMATS, format_names
 from ccreid.inference import load
+from ccreid.retrieval.filters import SearchFilter
 from ccreid.retrieval.index import GalleryIndex, Hit, check_model
+from ccreid.retrieval.service import query_filter
 
 # Every query is resized to the model's input anyway: a bigger picture only costs decode
 # time (a 4096x4096 PNG of 16 KB took 0.8 s), so the budget bounds that cost per request.
@@ -54,11 +57,40 @@ class QueryUnprocessable(QueryError):
 
 
 @dataclass(frozen=True)
+class Query:
+    """One search request: the image (and mask) as uploaded bytes, the page wanted, the
+    query's labels where the caller gives them, and the filters."""
+
+    image: bytes
+    mask: bytes | None = None
+    top_k: int = 10
+    offset: int = 0
+    filename: str | None = None  # read by the index's layout for labels not given
+    given: FileLabels = UNKNOWN
+    exclude_same_camera: bool = False
+    other_clothes_only: bool = False
+    cameras: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A query decoded and checked, ready to be embedded with others."""
+
+    query: Query
+    pixels: torch.Tensor
+    labels: np.ndarray | None
+    mask_source: str
+    filter: SearchFilter
+
+
+@dataclass(frozen=True)
 class Answer:
     hits: list[Hit]
     # "upload", "parser", "predicted" (the model's mask head), "ignored" (a mask was
     # uploaded for a model that uses none) or "none"
     mask_source: str
+    query: FileLabels = UNKNOWN  # the query's labels the filters and match marks used
+    body_mask: np.ndarray | None = None  # (H, W) bool at the model's input: what BSGA saw
 
 
 _REPR = re.compile(r"\s*<[^<>]* at 0x[0-9a-fA-F]+>")
@@ -130,6 +162,7 @@ class Searcher:
             "kind": self.index.info["kind"], "needs_mask": self.needs_mask,
             "mask_source": self.model.mask_source, "can_parse": self.parser is not None,
             "attention": self.model.config.model.attention, "input": [prep.height, prep.width],
+            "layout": self.index.info.get("layout"),
         }  # fmt: skip
 
     def _decode(
@@ -176,12 +209,47 @@ class Searcher:
         except ImageReadError as exc:
             raise QueryError(f"the query is not an image this service can read ({exc})") from None
 
-    @torch.no_grad()
-    def search(self, image: bytes, mask: bytes | None = None, top_k: int = 10) -> Answer:
-        pixels = self.decode(image)
-        labels, source = self.labels(pixels, mask)
+    def prepare(self, query: Query) -> Prepared:
+        """Decode and check a query (its image, mask, labels and filters) before it joins
+        a batch: every refusal happens here, for this request alone."""
+        pixels = self.decode(query.image)
+        labels, source = self.labels(pixels, query.mask)
         try:
-            feature = self.model.embed([pixels], None if labels is None else [labels])
-        except InputError as exc:  # labels outside the model's schema
-            raise QueryError(f"the mask does not fit the model: {exc}") from None
-        return Answer(self.index.search(feature.numpy(), top_k)[0], source)
+            filt = query_filter(self.index, query.filename, query.given, query.exclude_same_camera,
+                                query.other_clothes_only, query.cameras)  # fmt: skip
+        except InputError as exc:
+            raise QueryUnprocessable(str(exc)) from None
+        if labels is not None:
+            try:
+                self.model.preprocessing.prepare([pixels], [labels], None)
+            except InputError as exc:  # labels outside the model's schema
+                raise QueryError(f"the mask does not fit the model: {exc}") from None
+        return Prepared(query, pixels, labels, source, filt)
+
+    @torch.no_grad()
+    def embed(self, batch: list[Prepared]) -> np.ndarray:
+        """Features of prepared queries, embedded together as one batch."""
+        labels = [p.labels for p in batch]
+        masks = None if all(m is None for m in labels) else labels
+        return self.model.embed([p.pixels for p in batch], masks).numpy()
+
+    def answer(self, prepared: Prepared, feature: np.ndarray) -> Answer:
+        """The page of hits of one embedded query, with what the page shows beside it."""
+        q = prepared.query
+        hits = self.index.search(feature[None], q.top_k, q.offset, [prepared.filter])[0]
+        body = None
+        if prepared.labels is not None:
+            _, mask = self.model.preprocessing.prepare([prepared.pixels], [prepared.labels], None)
+            body = mask[0, 0].numpy() > 0.5
+        return Answer(hits, prepared.mask_source, prepared.filter.query, body)
+
+    def answer_batch(self, batch: list[Prepared]) -> list[Answer]:
+        feats = self.embed(batch)
+        return [self.answer(p, f) for p, f in zip(batch, feats, strict=True)]
+
+    def search(self, image: bytes, mask: bytes | None = None, top_k: int = 10) -> Answer:
+        """One query on its own (the page and the API batch concurrent ones: `Batcher`)."""
+        return self.answer_batch([self.prepare(Query(image, mask, top_k))])[0]
+
+    def run(self, query: Query) -> Answer:
+        return self.answer_batch([self.prepare(query)])[0]

@@ -4,8 +4,9 @@ Safe by default: the CLI binds to 127.0.0.1 and the app answers only requests wh
 ``Host`` is a loopback name, the bound address or an ``--allowed-host`` (a web page on a
 rebinding domain cannot read it); the request body is read as it arrives and refused at
 the first byte over the limit (413, at once when Content-Length says so), its parts held
-in memory, never written to disk; decoding and the model run in a worker thread, so one
-slow query does not stall the others; thumbnails are served by index row only, so no path
+in memory, never written to disk; decoding runs in worker threads and the model in one
+batching thread (`ccreid.retrieval.batching`: concurrent queries are embedded together, a
+lone one at once), so one slow query does not stall the others; thumbnails are served by index row only, so no path
 from a request ever reaches the file system, and no response carries an absolute server
 path (gallery paths are relative to the gallery root, the checkpoint is named by its file
 name); every error is JSON ``{"error": ...}`` with a 4xx status and the service keeps
@@ -13,33 +14,40 @@ running."""
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoint annotations at
 # definition time, and its types are imported inside create_app (fastapi is an extra).
+import asyncio
 import io
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ccreid.data.filelabels import FileLabels
 from ccreid.errors import InputError, require
 from ccreid.imagefiles import IMAGE_SUFFIXES, PIL_FORMATS
-from ccreid.retrieval.index import GalleryIndex
+from ccreid.retrieval.batching import MAX_BATCH, MAX_WAIT_MS, Batcher
+from ccreid.retrieval.index import GalleryIndex, Hit
 from ccreid.retrieval.searcher import (
     DAMAGED,
     Answer,
+    Query,
     QueryError,
     QueryTooLarge,
     QueryUnprocessable,
     Searcher,
 )
-from ccreid.retrieval.service import pid_from_name
 from ccreid.web import STATIC, stylesheet, templates
 
 MAX_UPLOAD_BYTES = 10 * 2**20
-MAX_TOP_K = 100
+MAX_TOP_K = 100  # results per page
+MAX_DEPTH = 1000  # how far down the ranking pages may go (offset + top_k)
 THUMBNAIL_SIZE = (96, 192)
+ENLARGED_SIZE = (384, 768)  # a clicked hit
 THUMBNAIL_MAX_PIXELS = 8192 * 8192  # a gallery file above this is refused, not decoded
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-FORM_FIELDS = ("image", "mask", "top_k")
-SEARCH_THREADS = 1  # concurrent searches per worker: the model already uses every core
+LABEL_FIELDS = ("pid", "camid", "clothes")  # the query's own labels, when the caller knows them
+FLAG_FIELDS = ("exclude_same_camera", "other_clothes_only")
+FORM_FIELDS = ("image", "mask", "top_k", "offset", *FLAG_FIELDS, "cameras", *LABEL_FIELDS)
+PREPARE_THREADS = 4  # requests decoded at once; the model runs in the batching thread
 
 
 def normal_host(name: str) -> str:
@@ -223,23 +231,57 @@ async def read_form(request, limit: int) -> dict[str, _Part]:
     return reader.finish()
 
 
-def _search_args(form: dict[str, _Part]) -> tuple[bytes, bytes | None, int]:
-    """Query bytes, mask bytes and top_k from the form, each checked."""
+def _text(form: dict[str, _Part], name: str) -> str | None:
+    if name not in form:
+        return None
+    return form[name].data.getvalue().decode("utf-8", "replace").strip()
+
+
+def _int_field(form: dict[str, _Part], name: str, default: int | None, low: int,
+               high: int | None = None) -> int | None:  # fmt: skip
+    text = _text(form, name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise QueryUnprocessable(f"{name} must be an integer, got {text[:20]!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise QueryUnprocessable(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _flag(form: dict[str, _Part], name: str) -> bool:
+    text = (_text(form, name) or "false").lower()
+    if text not in ("true", "false", "1", "0", "on", "off", ""):
+        raise QueryUnprocessable(f"{name} must be true or false, got {text[:20]!r}")
+    return text in ("true", "1", "on")
+
+
+def _cameras(form: dict[str, _Part]) -> tuple[int, ...] | None:
+    text = _text(form, "cameras")
+    if not text:
+        return None
+    try:
+        return tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise QueryUnprocessable(
+            f"cameras must be comma-separated integers, got {text[:40]!r}"
+        ) from None
+
+
+def _search_args(form: dict[str, _Part]) -> Query:
+    """The query, its page, labels and filters from the form, each checked."""
     if "image" not in form:
         raise QueryUnprocessable("image: the query image is missing (multipart field 'image')")
-    text = (
-        form["top_k"].data.getvalue().decode("utf-8", "replace").strip()
-        if "top_k" in form
-        else "10"
-    )
-    try:
-        top_k = int(text)
-    except ValueError:
-        raise QueryUnprocessable(f"top_k must be an integer, got {text[:20]!r}") from None
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise QueryUnprocessable(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    top_k = _int_field(form, "top_k", 10, 1, MAX_TOP_K)
+    offset = _int_field(form, "offset", 0, 0, MAX_DEPTH - top_k)
+    given = FileLabels(_int_field(form, "pid", None, 0), _int_field(form, "camid", None, 0),
+                       _text(form, "clothes") or None)  # fmt: skip
     mask = form["mask"].data.getvalue() if "mask" in form else None
-    return form["image"].data.getvalue(), mask, top_k
+    return Query(form["image"].data.getvalue(), mask or None, top_k, offset, form["image"].filename,
+                 given, _flag(form, FLAG_FIELDS[0]), _flag(form, FLAG_FIELDS[1]), _cameras(form))  # fmt: skip
 
 
 def shown_path(index: GalleryIndex, row: int) -> str:
@@ -251,7 +293,7 @@ def shown_path(index: GalleryIndex, row: int) -> str:
     return Path(stored).name
 
 
-def _thumbnail_jpeg(path: str, what: str) -> bytes:
+def _thumbnail_jpeg(path: str, what: str, size: tuple[int, int] = THUMBNAIL_SIZE) -> bytes:
     """A small JPEG of a gallery file, opened with the accepted readers only and refused
     (QueryError 422) before decoding when it has more pixels than a gallery image should."""
     from PIL import Image
@@ -260,9 +302,9 @@ def _thumbnail_jpeg(path: str, what: str) -> bytes:
         if im.width * im.height > THUMBNAIL_MAX_PIXELS:
             raise QueryUnprocessable(f"{what} is {im.width}x{im.height} pixels, more than a thumbnail "
                              f"is made from ({THUMBNAIL_MAX_PIXELS})")  # fmt: skip
-        im.draft("RGB", THUMBNAIL_SIZE)  # JPEG: decode at a reduced scale
+        im.draft("RGB", size)  # JPEG: decode at a reduced scale
         rgb = im.convert("RGB")
-    rgb.thumbnail(THUMBNAIL_SIZE)
+    rgb.thumbnail(size)
     buf = io.BytesIO()
     rgb.save(buf, format="JPEG", quality=85)
     return buf.getvalue()
@@ -274,6 +316,14 @@ SEARCH_FORM_SCHEMA = {
             "image": {"type": "string", "format": "binary"},
             "mask": {"type": "string", "format": "binary", "description": "label PNG"},
             "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K, "default": 10},
+            "offset": {"type": "integer", "minimum": 0, "default": 0,
+                       "description": f"results to skip (offset + top_k <= {MAX_DEPTH})"},
+            "exclude_same_camera": {"type": "boolean", "default": False},
+            "other_clothes_only": {"type": "boolean", "default": False},
+            "cameras": {"type": "string", "description": "only these cameras, e.g. 1,3"},
+            "pid": {"type": "integer", "description": "the query's identity, if known"},
+            "camid": {"type": "integer", "description": "the query's camera, if known"},
+            "clothes": {"type": "string", "description": "the query's outfit, if known"},
         }}}}},
 }  # fmt: skip
 
@@ -301,19 +351,45 @@ def _add_error_handlers(app) -> None:
         return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
 
-def _answer_json(index: GalleryIndex, filename: str | None, answer: Answer) -> dict:
+def _match(a: object, b: object) -> bool | None:
+    return None if a is None or b is None else a == b
+
+
+def _hit_json(index: GalleryIndex, h: Hit, query: FileLabels) -> dict:
+    return {"rank": h.rank, "score": h.score, "path": shown_path(index, h.row), "pid": h.pid,
+            "camid": h.camid, "clothes": h.clothes, "thumbnail": f"/api/thumbnail/{h.row}",
+            "image": f"/api/image/{h.row}",
+            "same": {"identity": _match(h.pid, query.pid), "camera": _match(h.camid, query.camid),
+                     "outfit": query.same_outfit(h.labels)}}  # fmt: skip
+
+
+def _mask_png(mask) -> str | None:
+    """The body mask BSGA was given, as a data URL (white body on black)."""
+    if mask is None:
+        return None
+    import base64
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(mask.astype("uint8") * 255, mode="L").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _answer_json(index: GalleryIndex, query: Query, answer: Answer) -> dict:
+    q = answer.query
     return {
-        "query_pid": pid_from_name(filename),
+        "query_pid": q.pid,
+        "query": {"pid": q.pid, "camid": q.camid, "clothes": q.clothes},
         "mask_source": answer.mask_source,
-        "results": [
-            {"rank": h.rank, "score": h.score, "path": shown_path(index, h.row), "pid": h.pid,
-             "camid": h.camid, "clothes": h.clothes, "thumbnail": f"/api/thumbnail/{h.row}"}
-            for h in answer.hits
-        ],
-    }  # fmt: skip
+        "mask": _mask_png(answer.body_mask),
+        "offset": query.offset,
+        "more": len(answer.hits) == query.top_k and query.offset + query.top_k < MAX_DEPTH,
+        "results": [_hit_json(index, h, q) for h in answer.hits],
+    }
 
 
-def _thumbnail_response(index: GalleryIndex, row: int):
+def _thumbnail_response(index: GalleryIndex, row: int, size: tuple[int, int] = THUMBNAIL_SIZE):
     """The thumbnail of indexed row ``row``; a row that is not there or a file that cannot
     be read any more is 404, a file with too many pixels (a bomb) 422, never decoded."""
     from fastapi.responses import Response
@@ -323,7 +399,7 @@ def _thumbnail_response(index: GalleryIndex, row: int):
         return _error(404, f"no indexed image number {row}")
     what = f"indexed image number {row}"
     try:
-        data = _thumbnail_jpeg(index.absolute(index.rows[row]["path"]), what)
+        data = _thumbnail_jpeg(index.absolute(index.rows[row]["path"]), what, size)
     except QueryError as exc:
         return _error(exc.status, str(exc))
     except Image.DecompressionBombError:
@@ -334,7 +410,8 @@ def _thumbnail_response(index: GalleryIndex, row: int):
 
 
 def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES,
-               hosts: Iterable[str] = ()):  # fmt: skip
+               hosts: Iterable[str] = (), max_batch: int = MAX_BATCH,
+               max_wait_ms: float = MAX_WAIT_MS):  # fmt: skip
     """The FastAPI application around a loaded `Searcher`, answering requests for
     the loopback names and ``hosts`` (the bound address, ``--allowed-host`` names) only.
 
@@ -353,12 +430,15 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES,
     app.add_middleware(_HostCheck, allowed=frozenset(map(normal_host, (*LOOPBACK_HOSTS, *hosts))))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_error_handlers(app)
-    limiter = anyio.CapacityLimiter(SEARCH_THREADS)
+    limiter = anyio.CapacityLimiter(PREPARE_THREADS)
+    batcher = Batcher(searcher.answer_batch, max_batch, max_wait_ms)
+    app.state.batcher = batcher
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
         return templates().get_template("search.html").render(
             title="ccreid search", css=stylesheet(), info=searcher.info(), max_k=MAX_TOP_K,
+            cameras=sorted({r["camid"] for r in searcher.index.rows if r["camid"] is not None}),
             accept=",".join(IMAGE_SUFFIXES),
         )  # fmt: skip
 
@@ -370,17 +450,22 @@ def create_app(searcher: Searcher, max_upload_bytes: int = MAX_UPLOAD_BYTES,
     async def search(request: Request):
         try:
             form = await read_form(request, max_upload_bytes)
-            image, mask, top_k = _search_args(form)
-            answer = await anyio.to_thread.run_sync(
-                searcher.search, image, mask, top_k, limiter=limiter
-            )
+            query = _search_args(form)
+            with batcher.arriving():
+                prepared = await anyio.to_thread.run_sync(searcher.prepare, query, limiter=limiter)
+                future = batcher.submit(prepared)
+            answer = await asyncio.wrap_future(future)
         except QueryError as exc:
             return _error(exc.status, str(exc))
-        return _answer_json(searcher.index, form["image"].filename, answer)
+        return _answer_json(searcher.index, query, answer)
 
     @app.get("/api/thumbnail/{row}")
     def thumbnail(row: int):
         return _thumbnail_response(searcher.index, row)
+
+    @app.get("/api/image/{row}")
+    def enlarged(row: int):
+        return _thumbnail_response(searcher.index, row, ENLARGED_SIZE)
 
     return app
 
@@ -402,6 +487,8 @@ class ServeOptions:
     max_upload_bytes: int = MAX_UPLOAD_BYTES
     allowed_hosts: tuple[str, ...] = ()
     device: str = "auto"
+    max_batch: int = MAX_BATCH  # queries embedded together at most
+    max_wait_ms: float = MAX_WAIT_MS  # how long a batch waits for queries being decoded
 
     def to_json(self) -> str:
         import json
@@ -433,7 +520,8 @@ def run_server(options: ServeOptions, say: Callable[[str], None] = print) -> Non
     say(f"serving {searcher.index.index.ntotal} images on http://{options.host}:{options.port}/")
     where = {"host": options.host, "port": options.port, "log_level": "warning"}
     if options.workers == 1:
-        uvicorn.run(create_app(searcher, options.max_upload_bytes, hosts), **where)
+        uvicorn.run(create_app(searcher, options.max_upload_bytes, hosts, options.max_batch,
+                               options.max_wait_ms), **where)  # fmt: skip
         return
     final = ServeOptions(**{**options.__dict__, "allowed_hosts": tuple(hosts)})
     os.environ[OPTIONS_VARIABLE] = final.to_json()
@@ -447,7 +535,8 @@ def app_from_env():
     import os
 
     options = ServeOptions.from_json(os.environ[OPTIONS_VARIABLE])
-    return create_app(load_searcher(options), options.max_upload_bytes, options.allowed_hosts)
+    return create_app(load_searcher(options), options.max_upload_bytes, options.allowed_hosts,
+                      options.max_batch, options.max_wait_ms)  # fmt: skip
 
 
 def load_searcher(options: ServeOptions) -> Searcher:

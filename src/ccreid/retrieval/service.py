@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ccreid.data import DatasetError, Sample
+from ccreid.data.filelabels import AUTO, FileLabels, labels_of, resolve_layout
 from ccreid.errors import InputError
 from ccreid.fileio import LOCK_NAME, RunFolderError, ensure_writable, refuse_nested_folders
 from ccreid.hub import resolve_checkpoint
 from ccreid.imagefiles import list_images
 from ccreid.inference import load
+from ccreid.retrieval.filters import SearchFilter
 from ccreid.retrieval.index import (
     INDEX_KINDS,
     GalleryIndex,
@@ -29,14 +30,6 @@ from ccreid.retrieval.index import (
 
 WaitHook = Callable[[str], None] | None  # told once when a writer waits for the index lock
 Progress = Callable[[int], None] | None  # called with the number of images embedded
-_LEADING_ID = re.compile(r"^(\d+)[-_]")
-
-
-def pid_from_name(name: str | None) -> int:
-    """The identity a labelled dataset's file name starts with (``0009-3-012-00.jpg``,
-    ``0009_c1s1_...jpg``), or -1: lets pictures frame same-identity results."""
-    match = _LEADING_ID.match(Path(name or "").name)
-    return int(match.group(1)) if match else -1
 
 
 def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) -> list[Sample]:
@@ -62,8 +55,8 @@ def image_samples(paths: list[Path], mask_root: Path | None, base: Path | None) 
             mask = mask_root / rel.with_suffix(".png")
             if not mask.is_file():
                 raise DatasetError(f"mask {mask} for image {f} is missing")
-        samples.append(Sample(str(f), pid_from_name(f.name), -1, -1, str(mask) if mask else None))
-    return samples
+        samples.append(Sample(str(f), -1, -1, -1, str(mask) if mask else None))
+    return samples  # labels: `labelled`
 
 
 def _require_text_name(path: Path) -> None:
@@ -89,19 +82,28 @@ def embed(
     return model.embed_samples(samples, progress).numpy()
 
 
-def _rows(samples: list[Sample], root: str) -> list[dict]:
-    return [{"path": stored_path(s.path, root), "pid": s.pid, "camid": s.camid, "clothes": s.clothes}
-            for s in samples]  # fmt: skip
+def labelled(samples: list[Sample], layout: str | None, strict: bool = True) -> list[FileLabels]:
+    """The samples' labels by a resolved layout (None: unknown); not ``strict``, a file the
+    layout does not read is unknown instead of an error."""
+    return labels_of([Path(s.path) for s in samples], layout, strict)
+
+
+def _rows(samples: list[Sample], layout: str | None, root: str, strict: bool = True) -> list[dict]:
+    return [{"path": stored_path(s.path, root), "pid": lab.pid, "camid": lab.camid,
+             "clothes": lab.clothes}
+            for s, lab in zip(samples, labelled(samples, layout, strict), strict=True)]  # fmt: skip
 
 
 def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | None = None,
                 kind: str = "flat", recall: float = 0.95, mask_source: str | None = None, *,
                 overwrite: bool = False, on_wait: WaitHook = None, device: str = "auto",
-                progress: Progress = None) -> GalleryIndex:  # fmt: skip
+                progress: Progress = None, layout: str = AUTO) -> GalleryIndex:  # fmt: skip
     """Embed a gallery folder into an index folder. IVF indexes get the nprobe that reaches
     ``recall`` (recall@10 against exact search, stored in info.json). ``mask_source``
     (default: the checkpoint's) is stored, so that added images and queries are embedded
-    the same way. ``out`` is checked before the model is read and created only once the
+    the same way. ``layout`` (a dataset layout, ``auto`` or ``none``) reads each file's
+    identity, camera and outfit from its name; the resolved one is stored, so queries'
+    names are read by the same rules. ``out`` is checked before the model is read and created only once the
     index is ready: a refused or failed build leaves nothing behind."""
     if kind not in INDEX_KINDS:
         raise InputError(f"unknown index kind {kind!r}; expected one of {', '.join(INDEX_KINDS)}")
@@ -112,10 +114,13 @@ def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | No
     check_index_out(out, gallery, overwrite)
     checkpoint = resolve_checkpoint(checkpoint)
     samples = image_samples([gallery], mask_root, gallery)
+    layout = resolve_layout(layout, [Path(s.path) for s in samples])
+    rows = _rows(samples, layout, str(gallery.resolve()))  # a misnamed file fails before embedding
     feats = embed(checkpoint, samples, mask_source, device, progress)
     info = {"checkpoint": str(checkpoint.resolve()), "fingerprint": fingerprint(checkpoint),
-            "gallery_root": str(gallery.resolve()), "mask_source": mask_source}  # fmt: skip
-    index = GalleryIndex.create(feats, _rows(samples, info["gallery_root"]), info, kind)
+            "gallery_root": str(gallery.resolve()), "mask_source": mask_source,
+            "layout": layout}  # fmt: skip
+    index = GalleryIndex.create(feats, rows, info, kind)
     index.tune_nprobe(recall)
     _save_new(index, out, gallery, overwrite, on_wait)
     return index
@@ -177,7 +182,9 @@ def add_to_index(index_dir: Path, images: list[Path], checkpoint: Path | None = 
                 f"{index_dir} was rebuilt with another model while these images were being "
                 "embedded: run `ccreid index add` again"
             )
-        skipped = current.add(feats, _rows(fresh, current.root))
+        # Added files the index's layout does not read join with unknown labels.
+        rows = _rows(fresh, current.info.get("layout"), current.root, strict=False)
+        skipped = current.add(feats, rows)
         if skipped < len(fresh):
             current.save(index_dir)
     return current, len(samples) - len(fresh) + skipped
@@ -188,12 +195,39 @@ def _model_of(index: GalleryIndex) -> tuple:
     return index.info["fingerprint"], index.info.get("mask_source"), index.info["dim"]
 
 
+def query_filter(index: GalleryIndex, query: Path | str | None, given: FileLabels | None = None,
+                 exclude_same_camera: bool = False, other_clothes_only: bool = False,
+                 cameras: tuple[int, ...] | None = None) -> SearchFilter:  # fmt: skip
+    """A query's filter: its labels are ``given`` where set, else read from its file name by
+    the index's layout (unknown when the index has none or the name does not follow it)."""
+    read = query_labels(index, query)
+    given = given or FileLabels()
+    labels = FileLabels(*(g if g is not None else r for g, r in zip(
+        (given.pid, given.camid, given.clothes), (read.pid, read.camid, read.clothes), strict=True)))  # fmt: skip
+    filt = SearchFilter(labels, exclude_same_camera, other_clothes_only, cameras)
+    filt.check()
+    return filt
+
+
+def query_labels(index: GalleryIndex, query: Path | str | None) -> FileLabels:
+    """What the index's layout reads from a query's file name (unknown when it cannot)."""
+    from ccreid.data.filelabels import labels_by
+
+    layout = index.info.get("layout")
+    if layout is None or not query:
+        return FileLabels()
+    return labels_by(layout, Path(query)) or FileLabels()
+
+
 def search(index_dir: Path, queries: list[Path], top_k: int = 10, checkpoint: Path | None = None,
-           mask_root: Path | None = None,
-           device: str = "auto") -> tuple[list[Sample], list[list[Hit]]]:  # fmt: skip
-    """Rank an index's gallery for each query file (masks from ``mask_root`` by name)."""
+           mask_root: Path | None = None, device: str = "auto",
+           filters: dict | None = None) -> tuple[list[Sample], list[list[Hit]]]:  # fmt: skip
+    """Rank an index's gallery for each query file (masks from ``mask_root`` by name).
+    ``filters``: keyword arguments of `query_filter` (exclude_same_camera,
+    other_clothes_only, cameras), each query's labels read from its name."""
     index = GalleryIndex.load(index_dir)
     checkpoint = check_model(index, checkpoint)
     samples = image_samples(queries, mask_root, None)
+    per_query = [query_filter(index, s.path, **(filters or {})) for s in samples]
     features = embed(checkpoint, samples, index.info.get("mask_source"), device)
-    return samples, index.search(features, top_k)
+    return samples, index.search(features, top_k, filters=per_query)

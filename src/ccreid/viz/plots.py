@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import matplotlib
@@ -94,7 +95,8 @@ def ranked_lists(
                 continue
             g = gallery[int(order[k])]
             ax.imshow(_thumb(g.path))
-            colour = "#1a9641" if g.pid == q.pid else "#d7191c"
+            known = g.pid >= 0 and q.pid >= 0  # an unknown identity is framed grey
+            colour = ("#1a9641" if g.pid == q.pid else "#d7191c") if known else "#999999"
             for side in ax.spines.values():
                 side.set(edgecolor=colour, linewidth=3)
             outfit = "=" if g.clothes == q.clothes else "~"
@@ -202,10 +204,24 @@ def show_mask(image: Path, mask: Path, out: Path, schema: str = ATR.name) -> Pat
     return cre_examples([Sample(str(image), 0, 0, 0, str(mask))], out, schema)
 
 
-def plot_hits(queries: list[Sample], hits: list[list], path: Path, top_k: int) -> Path:
+def plot_hits(queries: list[Sample], hits: list[list], path: Path, top_k: int,
+              query_labels: list | None = None) -> Path:  # fmt: skip
     """The ranked lists of a search (``ccreid search --plot``): each query and its hits,
-    framed by identity when the file names carry one."""
-    gallery = [Sample(h.path, h.pid, h.camid, h.clothes) for hs in hits for h in hs]
+    framed by identity where the index and the query's name carry one (grey: unknown)."""
+    outfits: dict[tuple, int] = {}
+    unknown = itertools.count(-1, -1)  # an unknown outfit equals no other
+
+    def coded(path_: str, labels) -> Sample:
+        pid = -1 if labels is None or labels.pid is None else labels.pid
+        if labels is None or None in (labels.pid, labels.clothes):
+            return Sample(path_, pid, -1, next(unknown))
+        return Sample(
+            path_, pid, -1, outfits.setdefault((labels.pid, labels.clothes), len(outfits))
+        )
+
+    qs = [coded(q.path, None if query_labels is None else query_labels[i])
+          for i, q in enumerate(queries)]  # fmt: skip
+    gallery = [coded(h.path, h.labels) for hs in hits for h in hs]
     bounds = np.cumsum([0, *(len(hs) for hs in hits)])
     orders = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return ranked_lists(queries, gallery, {"search": orders}, path, top_k=top_k)
+    return ranked_lists(qs, gallery, {"search": orders}, path, top_k=top_k)

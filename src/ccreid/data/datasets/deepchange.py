@@ -62,6 +62,13 @@ class DeepChange(DatasetLayout):
         q, g = splits["query"], splits["gallery"]
         return {"general": EvalSet(q, g, "general"), "cc": EvalSet(q, g, "cc")}
 
+    def file_labels(self, path: Path) -> RawSample | None:
+        try:
+            pid, cam, outfit = _name_fields(Path(path))
+        except DatasetError:
+            return None
+        return RawSample(Path(path), pid, cam, outfit)
+
 
 def _name_fields(path: Path) -> tuple[int, int, str]:
     tokens = path.stem.split("_")

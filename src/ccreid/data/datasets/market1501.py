@@ -20,6 +20,8 @@ class Market1501(FileNameLayout):
         "  Market-1501/{bounding_box_train,query,bounding_box_test}/<pid>_c<cam>s<seq>_*.jpg"
     )
 
+    names_outfits = False
+
     def record(self, path: Path, match: re.Match[str], split: str) -> RawSample | None:
         pid, cam = int(match.group(1)), int(match.group(2)) - 1
         if pid == -1:  # junk detections by the dataset's convention

@@ -52,6 +52,20 @@ class PRCC(DatasetLayout):
             out[cam] = items
         return out
 
+    def file_labels(self, path: Path) -> RawSample | None:
+        """rgb/test/<cam>/<pid>/*.jpg by its folders; rgb/{train,val}/<pid>/<cam>_*.jpg by
+        its folder and name."""
+        path = Path(path)
+        pid = ascii_int(path.parent.name)
+        if pid is None:
+            return None
+        cam = path.parent.parent.name
+        if cam not in CAMERAS:
+            cam = path.name[0] if path.name[1:2] == "_" else ""
+        if cam not in CAMERAS:
+            return None
+        return RawSample(path, pid, CAMERAS[cam], _outfit(cam))
+
     @staticmethod
     def _id_folders(root: Path, split: str) -> list[RawSample]:
         items = []
