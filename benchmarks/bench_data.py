@@ -1,8 +1,11 @@
 """Samples/s of dataset + paired transforms + CRE alone (no model), per worker count.
 
 Also: JPEG decoding by `torchvision.io.decode_image` against PIL, where the time of one
-training sample goes (decode, mask, geometric transforms, CRE, normalisation), and the
-in-memory cache (`data.cache=true`) against reading files, with 2 workers.
+training sample goes (decode, mask, geometric transforms, CRE, normalisation), the
+in-memory cache (`data.cache=true`) against reading files, with 2 workers, and the CPU time
+a data worker spends per sample with ``data.augment_on=worker`` against ``device`` (where
+the worker only decodes, resizes and draws the parameters), beside the batched work that
+``device`` moves to the model's device, timed here on the CPU.
 
 Run: python benchmarks/bench_data.py [--samples 640]
 """
@@ -19,9 +22,17 @@ import numpy as np
 import torch
 from _common import record, timed
 from PIL import Image
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
-from ccreid.data import AugmentConfig, InputNormalizer, ReIDImageDataset, Sample, load_dataset
+from ccreid.data import (
+    AugmentConfig,
+    InputNormalizer,
+    ReIDImageDataset,
+    Sample,
+    SeededIndex,
+    load_dataset,
+)
+from ccreid.data.batch_augment import BatchAugment
 from ccreid.data.images import read_image, read_parts
 from ccreid.data.transforms import apply_geometric
 from ccreid.parsing import body_mask, erase_clothes, get_schema
@@ -72,6 +83,38 @@ def stage_shares(samples: list[Sample], h: int, w: int) -> dict[str, float]:
     return {f"share_{k}": round(v / total, 3) for k, v in ms.items()}
 
 
+def worker_cpu_ms(ds: ReIDImageDataset, count: int) -> float:
+    """CPU time per seeded item in this one-thread process: what a data worker spends on a
+    sample (collation aside)."""
+    keys = [SeededIndex(i % len(ds), 1_000 + i) for i in range(count)]
+    ds[keys[0]]
+    start = time.process_time()
+    for k in keys:
+        ds[k]
+    return (time.process_time() - start) / count * 1e3
+
+
+def augment_on_figures(samples: list[Sample], h: int, w: int) -> dict[str, float]:
+    """Per-sample worker CPU time for both ``data.augment_on`` settings (CRE + body mask),
+    and the batched augmentation ``device`` runs instead, per sample of a batch of 32."""
+    aug = AugmentConfig(height=h, width=w)
+    worker, device = (ReIDImageDataset(samples, aug, train=True, cre=True, masks=True,
+                                       device_augment=on) for on in (False, True))  # fmt: skip
+    ms_worker = worker_cpu_ms(worker, len(samples))
+    ms_device = worker_cpu_ms(device, len(samples))
+    batch = default_collate([device[SeededIndex(i, i)] for i in range(32)])
+    augment = BatchAugment(aug, cre=True, masks=True)
+    seconds, _ = timed(lambda: [augment(batch) for _ in range(10)], repeat=3)
+    p = f"{h}x{w}_"
+    return {
+        p + "worker_cpu_ms_per_sample_augment_on_worker": round(ms_worker, 3),
+        p + "worker_cpu_ms_per_sample_augment_on_device": round(ms_device, 3),
+        p + "worker_cpu_device_over_worker": round(ms_device / ms_worker, 2),
+        p + "batch_augment_ms_per_sample_on_this_cpu": round(seconds / (10 * 32) * 1e3, 3),
+        p + "workers2_device_augment_samples_s": round(loader_rate(device, 2), 1),
+    }
+
+
 def loader_rate(ds: ReIDImageDataset, workers: int, epochs: int = 1) -> float:
     """Samples/s of the last of ``epochs`` passes (persistent workers keep their cache)."""
     loader = DataLoader(ds, batch_size=32, num_workers=workers, persistent_workers=workers > 0)
@@ -106,6 +149,7 @@ def main() -> None:
                 out[f"{h}x{w}_workers{workers}_samples_s"] = round(loader_rate(ds, workers), 1)
             cached = ReIDImageDataset(samples, aug, train=True, cre=True, masks=True, cache=True)
             out[f"{h}x{w}_workers2_cached_samples_s"] = round(loader_rate(cached, 2, epochs=2), 1)
+            out.update(augment_on_figures(samples, h, w))
     record("data", out)
 
 

@@ -2,7 +2,8 @@
 
 (a) forward + backward + Adam step on tensors already in memory; (b) `run_training` on the
 synthetic set with the same model, batch (P x K = 8 x 4, doubled by CRE) and precision,
-3 epochs.
+3 epochs, once with ``data.augment_on=worker`` and once with ``device`` in the same run
+(recorded side by side: the ``_device-augment`` entry is the second).
 
 This machine's speed drifts by +-20% over seconds, so (a) is measured in blocks before
 training and after every epoch, in a separate process (its memory does not mix with the
@@ -97,6 +98,35 @@ class BareSteps:
         self.proc.join()
 
 
+MODES = ("worker", "device")  # data.augment_on, measured one after the other in one run
+
+
+def train_mode(args: argparse.Namespace, root: Path, out: Path, mode: str, after_epoch) -> list:
+    """3 epochs of `run_training` with ``data.augment_on=mode``; the epochs' logs."""
+    cfg = load_config(None, [
+        f"data.root={root}", f"data.mask_root={root / 'masks'}", f"data.height={args.height}",
+        f"data.width={args.width}", f"data.workers={args.workers}", f"model.backbone={args.backbone}",
+        "model.weights=none", "train.epochs=3", "train.eval_every=100", f"name={mode}",
+        f"train.max_steps_per_epoch={args.steps}", "train.precision=auto", f"output_dir={out}",
+        f"data.augment_on={mode}",
+    ])  # fmt: skip
+    return run_training(cfg, on_epoch=after_epoch).logs
+
+
+def mode_figures(epochs: list[float], bare: list[float], rss: list[int]) -> dict:
+    """One setting's end-to-end figures against the bare blocks that bracket its epochs."""
+    ratios = bracketed_ratios(epochs, bare)
+    return {
+        "bare_step_img_s": round(statistics.median(bare), 1),
+        "bare_blocks_img_s": [round(r, 2) for r in bare],
+        "end_to_end_img_s": round(statistics.median(epochs), 1),
+        "end_to_end_epochs_img_s": [round(r, 2) for r in epochs],
+        "end_to_end_over_bare_per_epoch": [round(r, 3) for r in ratios],
+        "end_to_end_over_bare": round(statistics.median(ratios), 2),
+        "rss_mib_after_epochs_1_2_3": rss,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backbone", default="resnet18")
@@ -108,45 +138,45 @@ def main() -> None:
     device = select_device()
     bare = BareSteps(args)
     bare_rates = [bare.run()[0]]
-    rss: list[int] = []
-
-    def after_epoch(log) -> None:
-        rss.append(round(resident_mib()))  # the trainer's process, before anything else runs
-        bare_rates.append(bare.run()[0])
-
+    figures, peak = {}, 0.0
     with tempfile.TemporaryDirectory() as tmp:
         root = generate(
             Path(tmp) / "data", SyntheticConfig(train_ids=40, test_ids=8, seed=1), workers=2
         )
-        cfg = load_config(None, [
-            f"data.root={root}", f"data.mask_root={root / 'masks'}", f"data.height={args.height}",
-            f"data.width={args.width}", f"data.workers={args.workers}", f"model.backbone={args.backbone}",
-            "model.weights=none", "train.epochs=3", "train.eval_every=100",
-            f"train.max_steps_per_epoch={args.steps}", "train.precision=auto", f"output_dir={tmp}/runs",
-        ])  # fmt: skip
-        result = run_training(cfg, on_epoch=after_epoch)
+        for mode in MODES:  # the bare blocks between them bracket the last and first epochs
+            rss: list[int] = []
+            first = len(bare_rates) - 1
+
+            def after_epoch(log, rss: list[int] = rss) -> None:
+                rss.append(round(resident_mib()))  # the trainer's process, before anything else
+                bare_rates.append(bare.run()[0])
+
+            logs = train_mode(args, root, Path(tmp) / "runs", mode, after_epoch)
+            rates = [log.images_per_s for log in logs]
+            figures[mode] = mode_figures(rates, bare_rates[first:], rss)
+            if mode == MODES[0]:  # the process's peak so far: the first setting's alone
+                peak = peak_rss_mib()
     _, kept_rss = bare.run(release=False)
     per_step, per_step_rss = bare.run(release=True)
     bare.close()
-    epochs = [log.images_per_s for log in result.logs]
-    ratios = bracketed_ratios(epochs, bare_rates)
     dtype = resolve_dtype("auto", device)
     suffix = "_cuda" if device.type == "cuda" else ""
-    record(f"train_{args.backbone}_{args.height}x{args.width}{suffix}", {
+    common = {
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
         "precision": "fp32" if dtype is None else str(dtype).removeprefix("torch."),
         "steps_per_epoch": args.steps, "data_workers": args.workers,
-        "bare_step_img_s": round(statistics.median(bare_rates), 1),
-        "bare_blocks_img_s": [round(r, 2) for r in bare_rates],
-        "end_to_end_img_s": round(statistics.median(epochs), 1),
-        "end_to_end_epochs_img_s": [round(r, 2) for r in epochs],
-        "end_to_end_over_bare_per_epoch": [round(r, 3) for r in ratios],
-        "end_to_end_over_bare": round(statistics.median(ratios), 2),
-        "rss_mib_after_epochs_1_2_3": rss, "peak_rss_mib_training": round(peak_rss_mib()),
+    }  # fmt: skip
+    base = f"train_{args.backbone}_{args.height}x{args.width}"
+    record(base + suffix, {
+        **common, "augment_on": "worker", **figures["worker"],
+        "peak_rss_mib_training": round(peak),
+        "device_augment_end_to_end_over_bare": figures["device"]["end_to_end_over_bare"],
         "bare_step_release_every_step_img_s": round(per_step, 1),
         "bare_rss_mib_per_step_without_release": kept_rss,
         "bare_rss_mib_per_step_release_every_step": per_step_rss,
-    })  # fmt: skip
+    }, device=str(device))  # fmt: skip
+    device_entry = {**common, "augment_on": "device", **figures["device"]}
+    record(f"{base}_device-augment{suffix}", device_entry, device=str(device))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ SAMPLERS = ("pk", "clothes")
 DISTANCES = ("cosine", "euclidean")
 CRE_CLOTHES = ("same", "own")
 MASK_SOURCES = ("parser", "predicted")
+AUGMENT_ON = ("auto", "worker", "device")
 MAX_SIDE = 4096  # pixels: a larger input is a typo, not a re-ID crop
 
 
@@ -48,6 +49,11 @@ class DataConfig:
     """Data loader worker processes (persistent across epochs)."""
     cache: bool = False
     """Keep decoded images and parsing maps in memory after their first read (per worker)."""
+    augment_on: str = "auto"
+    """Where training augmentation runs: worker (each data worker augments its samples) or
+    device (workers decode and resize; flips, crops, erasing, CRE and masks run on whole
+    batches where the model runs, from the same per-sample draws); auto is device when the
+    model runs on a CUDA device, worker otherwise."""
     flip: float = 0.5
     """Probability of a horizontal flip in training."""
     pad: int = 10
@@ -180,6 +186,7 @@ class ExperimentConfig:
 # lists them).
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.sampler": SAMPLERS,
+    "data.augment_on": AUGMENT_ON,
     "model.mask_source": MASK_SOURCES,
     "loss.distance": DISTANCES,
     "train.cre_clothes": CRE_CLOTHES,

@@ -8,7 +8,7 @@ import itertools
 import torch
 from torch.utils.data import Dataset
 
-from ccreid.data.images import ReIDImageDataset, ReIDItem
+from ccreid.data.images import DeferredItem, ReIDImageDataset, ReIDItem
 from ccreid.data.records import Sample, SeededIndex
 from ccreid.data.transforms import AugmentConfig
 from ccreid.errors import InputError
@@ -61,17 +61,20 @@ class ReIDClipDataset(Dataset[ReIDItem]):
     """Tracklets -> clips: `ReIDItem` fields gain a time axis, (T, 3, H, W).
 
     Every frame of a clip gets the same augmentation (one flip, crop and erasing for the
-    clip), drawn from the item's seed like an image item's.
+    clip), drawn from the item's seed like an image item's. With ``device_augment`` the
+    clip is a `DeferredItem` of resized frames and the clip's one parameter row.
     """
 
     def __init__(
         self, tracklets: list[Sample], seq_len: int, stride: int, augment: AugmentConfig,
         train: bool = True, cre: bool = False, masks: bool = False, schema: str = "atr",
+        device_augment: bool = False,
     ) -> None:  # fmt: skip
         if any(not t.is_tracklet for t in tracklets):
             raise InputError("a clip dataset needs tracklets (a video dataset such as ccvid)")
         self.tracklets, self.seq_len, self.stride = tracklets, seq_len, stride
-        self.frames = ReIDImageDataset(frame_samples(tracklets), augment, train, cre, masks, schema)
+        self.frames = ReIDImageDataset(frame_samples(tracklets), augment, train, cre, masks, schema,
+                                       device_augment=device_augment)  # fmt: skip
         self.first_frame = []
         total = 0
         for t in tracklets:
@@ -81,11 +84,11 @@ class ReIDClipDataset(Dataset[ReIDItem]):
     def __len__(self) -> int:
         return len(self.tracklets)
 
-    def __getitem__(self, key: int | SeededIndex) -> ReIDItem:
+    def __getitem__(self, key: int | SeededIndex) -> ReIDItem | DeferredItem:
         index, seed = (key.index, key.seed) if isinstance(key, SeededIndex) else (key, None)
         with torch.random.fork_rng(devices=[]):
             if seed is not None:
-                torch.manual_seed(seed)
+                torch.default_generator.manual_seed(seed)
             picked = clip_indices(len(self.tracklets[index].frames), self.seq_len, self.stride)
             state = torch.get_rng_state()
             items = []
@@ -98,5 +101,8 @@ class ReIDClipDataset(Dataset[ReIDItem]):
             parts = [getattr(it, field) for it in items]
             return torch.stack(parts) if parts[0].numel() else parts[0]
 
+        if isinstance(items[0], DeferredItem):  # every frame drew the same row
+            return DeferredItem(stacked("image"), stacked("parts"), items[0].params, t.pid,
+                                t.camid, t.clothes, index)  # fmt: skip
         return ReIDItem(stacked("image"), stacked("erased"), stacked("mask"), t.pid, t.camid,
                         t.clothes, index)  # fmt: skip

@@ -1,4 +1,6 @@
-"""Torch dataset: decoded image, its CRE copy, the body mask and the labels."""
+"""Torch dataset: decoded image, its CRE copy, the body mask and the labels; or, for
+augmentation where the model runs, the resized image, its parsing map and the drawn
+parameters (`DeferredItem`)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
 
+from ccreid.data.augment_params import ParamDraw
 from ccreid.data.records import Sample, SeededIndex
 from ccreid.data.transforms import (
     AugmentConfig,
@@ -34,6 +37,20 @@ class ReIDItem(NamedTuple):
     image: torch.Tensor  # (3, H, W) uint8; normalised per batch by InputNormalizer
     erased: torch.Tensor  # (3, H, W) uint8 CRE copy, or empty
     mask: torch.Tensor  # (1, H, W) uint8 body mask in {0, 1}, or empty
+    pid: int
+    camid: int
+    clothes: int
+    index: int
+
+
+class DeferredItem(NamedTuple):
+    """A training item whose augmentation runs on its whole batch where the model runs
+    (`ccreid.data.batch_augment.BatchAugment`): decoded and resized only, with the
+    parameters its seed drew (`ParamDraw`). Clips gain a time axis as in `ReIDItem`."""
+
+    image: torch.Tensor  # (3, H, W) uint8 at the training size, not augmented
+    parts: torch.Tensor  # (1, H, W) uint8 7-part map at the training size, or empty
+    params: torch.Tensor  # (NUM_PARAMS,) int32, one row for a clip's frames
     pid: int
     camid: int
     clothes: int
@@ -117,6 +134,10 @@ class ReIDImageDataset(Dataset[ReIDItem]):
     ``cache`` keeps each decoded image and parsing map in memory after its first read
     (per data worker, so it lasts across epochs with persistent workers): for datasets
     small enough to hold decoded, it removes decoding and mask lookups from later epochs.
+
+    ``device_augment`` (training only) gives `DeferredItem`s: the worker decodes, resizes
+    and draws the parameters; flips, crops, erasing, the CRE copy and the mask are made per
+    batch where the model runs. The cache then keeps the resized pair the worker hands over.
     """
 
     def __init__(
@@ -128,7 +149,10 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         masks: bool = False,
         schema: str = "atr",
         cache: bool = False,
+        device_augment: bool = False,
     ) -> None:
+        if device_augment and not train:
+            raise InputError("device_augment is for training items (train=True)")
         if (cre or masks) and any(s.mask is None for s in samples):
             raise InputError(
                 "CRE and body masks need parsing masks: load the dataset with mask_root="
@@ -138,6 +162,8 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         self.schema = get_schema(schema)
         self.geometric = geometric_transform(augment, train)
         self.pixels = pixel_transform(augment, train)
+        self.resize = geometric_transform(augment, train=False)
+        self.draw = ParamDraw(augment, cre) if device_augment else None
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] | None = (
             {} if cache else None
         )
@@ -146,7 +172,8 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         return len(self.samples)
 
     def _decoded(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """uint8 image (3, H, W) and 7-part map (1, H, W) or None, from cache or files."""
+        """uint8 image (3, H, W) and 7-part map (1, H, W) or None, from cache or files;
+        resized to the training size already when the batch is augmented elsewhere."""
         if self.cache is not None and index in self.cache:
             return self.cache[index]
         s = self.samples[index]
@@ -154,19 +181,25 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         parts = None
         if self.cre or self.masks:
             parts = read_parts(s.mask, self.schema, tuple(image.shape[-2:]))
+        if self.draw is not None:
+            image, parts = apply_geometric(self.resize, image, parts)
         if self.cache is not None:
             self.cache[index] = (image, parts)
         return image, parts
 
-    def __getitem__(self, key: int | SeededIndex) -> ReIDItem:
+    def __getitem__(self, key: int | SeededIndex) -> ReIDItem | DeferredItem:
         if isinstance(key, SeededIndex):  # augmentation seeded by its position in the epoch
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(key.seed)
+                torch.default_generator.manual_seed(key.seed)
                 return self._item(key.index)
         return self._item(key)
 
-    def _item(self, index: int) -> ReIDItem:
+    def _item(self, index: int) -> ReIDItem | DeferredItem:
         s = self.samples[index]
+        if self.draw is not None:
+            image, parts = self._decoded(index)
+            parts = _EMPTY if parts is None else parts
+            return DeferredItem(image, parts, self.draw(), s.pid, s.camid, s.clothes, index)
         image, parts = apply_geometric(self.geometric, *self._decoded(index))
         erased = self._pixels(erase_clothes(image, parts[0])) if self.cre else _EMPTY
         mask = body_mask(parts) if self.masks else _EMPTY

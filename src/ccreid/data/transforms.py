@@ -58,8 +58,12 @@ def pixel_transform(cfg: AugmentConfig, train: bool) -> v2.Transform | None:
     which is what erasing with 0 after normalisation gives."""
     if not train or cfg.random_erasing <= 0:
         return None
-    fill = [round(255 * m) for m in cfg.mean]
-    return v2.RandomErasing(p=cfg.random_erasing, value=fill)
+    return v2.RandomErasing(p=cfg.random_erasing, value=erasing_fill(cfg))
+
+
+def erasing_fill(cfg: AugmentConfig) -> list[int]:
+    """The uint8 colour random erasing writes: the mean, which normalises to 0."""
+    return [round(255 * m) for m in cfg.mean]
 
 
 class InputNormalizer:

@@ -13,7 +13,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ccreid.config import ExperimentConfig
+from ccreid.config.schema import AUGMENT_ON
 from ccreid.data import AugmentConfig, InputNormalizer, ReIDData, ReIDImageDataset
+from ccreid.data.batch_augment import BatchAugment
 from ccreid.data.clips import ReIDClipDataset, dense_segments
 from ccreid.data.samplers import ClothesBalancedSampler, EpochSeeded, PKSampler
 from ccreid.engine.distributed import DistInfo
@@ -33,6 +35,7 @@ class StepSettings:
     cre: bool
     normalize: InputNormalizer
     erased_clothes_base: int | None  # train.cre_clothes=own: see step_inputs
+    augment: BatchAugment | None = None  # data.augment_on=device; None: the workers augment
 
 
 @dataclass
@@ -56,6 +59,15 @@ def reads_masks(cfg: ExperimentConfig) -> bool:
     return cfg.train.cre or needs or cfg.model.mask_head
 
 
+def augments_on_device(setting: str, device: torch.device) -> bool:
+    """``data.augment_on``, resolved once for the run: ``auto`` augments whole batches on a
+    CUDA device (the workers then only decode and resize) and in the data workers on the
+    CPU, where the batch work would take the model's own cores."""
+    if setting not in AUGMENT_ON:
+        raise ConfigError(f"data.augment_on is {setting!r}; expected one of {AUGMENT_ON}")
+    return setting == "device" or (setting == "auto" and device.type == "cuda")
+
+
 def check_training_config(cfg: ExperimentConfig) -> None:
     """Before any folder is made: training that reads masks needs ``data.mask_root``."""
     if reads_masks(cfg) and cfg.data.mask_root is None:
@@ -74,7 +86,9 @@ def build_parts(
     model = model_from_config(cfg.model, data.num_train_pids).to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loader, sampler = build_loader(cfg, data, model.trains_on_masks, dist, device.type == "cuda")
+    on_device = augments_on_device(cfg.data.augment_on, device)
+    masks = model.trains_on_masks
+    loader, sampler = build_loader(cfg, data, masks, dist, device.type == "cuda", on_device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
                                  weight_decay=cfg.train.weight_decay)  # fmt: skip
     augment = AugmentConfig.of(cfg.data)
@@ -83,6 +97,7 @@ def build_parts(
         channels_last=cfg.train.channels_last, cre=cfg.train.cre,
         normalize=InputNormalizer(augment.mean, augment.std),
         erased_clothes_base=data.num_train_clothes if cfg.train.cre_clothes == "own" else None,
+        augment=BatchAugment(augment, cfg.train.cre, masks) if on_device else None,
     )  # fmt: skip
     return TrainingParts(model, build_objective(cfg), optimizer, build_scheduler(cfg, optimizer),
                          loader, sampler, step, inference_options(cfg, device))  # fmt: skip
@@ -96,20 +111,24 @@ def build_objective(cfg: ExperimentConfig) -> ReIDObjective:
 
 
 def build_loader(
-    cfg: ExperimentConfig, data: ReIDData, masks: bool, dist: DistInfo, pin_memory: bool = False
-) -> tuple[DataLoader, EpochSeeded]:
+    cfg: ExperimentConfig, data: ReIDData, masks: bool, dist: DistInfo, pin_memory: bool = False,
+    device_augment: bool = False,
+) -> tuple[DataLoader, EpochSeeded]:  # fmt: skip
     """The P x K loader; every sample's augmentation is seeded by its place in the epoch.
-    A video dataset's items are clips of its tracklets (``data.seq_len``, ``data.stride``)."""
+    A video dataset's items are clips of its tracklets (``data.seq_len``, ``data.stride``).
+    ``device_augment``: items are `DeferredItem`s for the step's `BatchAugment`."""
     d = cfg.data
     augment = AugmentConfig.of(d)
     items = data.train
     if data.video:
         items = dense_segments(items, d.seq_len, d.stride) if d.dense_clips else items
         train_set: Dataset = ReIDClipDataset(items, d.seq_len, d.stride, augment, train=True,
-                                             cre=cfg.train.cre, masks=masks, schema=d.schema)  # fmt: skip
+                                             cre=cfg.train.cre, masks=masks, schema=d.schema,
+                                             device_augment=device_augment)  # fmt: skip
     else:
         train_set = ReIDImageDataset(items, augment, train=True, cre=cfg.train.cre, masks=masks,
-                                     schema=d.schema, cache=d.cache)  # fmt: skip
+                                     schema=d.schema, cache=d.cache,
+                                     device_augment=device_augment)  # fmt: skip
     pids = [s.pid for s in items]
     shape = {"num_identities": d.identities_per_batch, "num_instances": d.num_instances,
              "seed": cfg.train.seed, "rank": dist.rank, "world_size": dist.world_size}  # fmt: skip

@@ -13,6 +13,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ccreid.data import InputNormalizer, ReIDItem
+from ccreid.data.batch_augment import BatchAugment
+from ccreid.data.images import DeferredItem
 from ccreid.engine.build import TrainingParts
 from ccreid.engine.distributed import DistInfo
 from ccreid.errors import CCReIDError
@@ -67,16 +69,22 @@ class EpochLog:
 
 
 def step_inputs(
-    batch: ReIDItem, cre: bool, device: torch.device, channels_last: bool,
+    batch: ReIDItem | DeferredItem, cre: bool, device: torch.device, channels_last: bool,
     normalize: InputNormalizer, erased_clothes_base: int | None = None,
+    augment: BatchAugment | None = None,
 ):  # fmt: skip
     """Images, masks, pids, clothes and frames per item of one step; CRE appends the
-    erased copies (2M).
+    erased copies (2M). A `DeferredItem` batch (``data.augment_on=device``) is first
+    augmented on ``device`` by ``augment``; from there both kinds take one path.
 
     An erased copy keeps its original's clothes label, or, with ``erased_clothes_base``
     (``train.cre_clothes=own``), gets the label ``base + pid``: one "erased" outfit per
     identity, so L_BCTri pairs each original with its erased copy across clothes.
     Clips (B, T, 3, H, W) come out as B*T frames, with ``frames`` = T."""
+    if isinstance(batch, DeferredItem):
+        if augment is None:
+            raise TypeError("a batch of deferred items needs the step's BatchAugment")
+        batch = augment(batch, device)
     images, masks = batch.image, batch.mask
     pids, clothes = batch.pid, batch.clothes
     if cre:
@@ -133,11 +141,12 @@ class Trainer:
             enabled=step.dtype == torch.float16 and step.device.type == "cuda"
         )
 
-    def train_step(self, batch: ReIDItem) -> StepResult:
+    def train_step(self, batch: ReIDItem | DeferredItem) -> StepResult:
         st, parts = self.parts.step, self.parts
         images, masks, pids, clothes, frames = step_inputs(
-            batch, st.cre, st.device, st.channels_last, st.normalize, st.erased_clothes_base
-        )
+            batch, st.cre, st.device, st.channels_last, st.normalize, st.erased_clothes_base,
+            st.augment,
+        )  # fmt: skip
         with autocast(st.device, st.dtype):
             out = self.net(images, masks, frames)
         target = None  # the mask head learns the parser's mask at its own resolution
