@@ -7,7 +7,6 @@ import io
 import json
 import re
 import shutil
-import socket
 import struct
 import tempfile
 import threading
@@ -22,6 +21,7 @@ from PIL import Image
 
 fastapi = pytest.importorskip("fastapi", reason="the serve extra is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
+from serve_helpers import served_in_thread  # noqa: E402
 
 from ccreid.retrieval.searcher import Searcher  # noqa: E402
 from ccreid.retrieval.server import create_app  # noqa: E402
@@ -137,52 +137,30 @@ def test_a_configured_parser_makes_the_query_mask(served: dict) -> None:
     assert res.status_code == 200 and res.json()["mask_source"] == "parser"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_page_in_headless_chromium(served: dict) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (make test installs it when it can)")
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Searcher(served["index"])), host="127.0.0.1",
-                                           port=port, log_level="warning"))  # fmt: skip
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        with playwright.sync_playwright() as p:
-            try:
-                browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            except Exception as exc:  # e.g. a chromium too old or too new for this driver
-                pytest.skip(f"playwright cannot drive {chromium}: {str(exc).splitlines()[0]}")
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.set_input_files("#mask", str(served["mask"]))
-            page.set_input_files("#image", str(served["image"]))
-            page.wait_for_selector(".hit img", timeout=30_000)
-            page.wait_for_function(
-                "[...document.querySelectorAll('.hit img')].every(i => i.complete)"
-            )
-            first = page.query_selector(".hit")
-            assert first.get_attribute("data-path") == served["image"].name
-            assert "same" in first.get_attribute("class")  # green frame: the query's identity
-            widths = page.eval_on_selector_all(".hit img", "imgs => imgs.map(i => i.naturalWidth)")
-            assert widths and all(w > 0 for w in widths)  # every thumbnail loaded
-            browser.close()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    app = create_app(Searcher(served["index"]))
+    with served_in_thread(app) as url, playwright.sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        except Exception as exc:  # e.g. a chromium too old or too new for this driver
+            pytest.skip(f"playwright cannot drive {chromium}: {str(exc).splitlines()[0]}")
+        page = browser.new_page()
+        page.goto(url)
+        page.set_input_files("#mask", str(served["mask"]))
+        page.set_input_files("#image", str(served["image"]))
+        page.wait_for_selector(".hit img", timeout=30_000)
+        page.wait_for_function("[...document.querySelectorAll('.hit img')].every(i => i.complete)")
+        first = page.query_selector(".hit")
+        assert first.get_attribute("data-path") == served["image"].name
+        assert "same" in first.get_attribute("class")  # green frame: the query's identity
+        widths = page.eval_on_selector_all(".hit img", "imgs => imgs.map(i => i.naturalWidth)")
+        assert widths and all(w > 0 for w in widths)  # every thumbnail loaded
+        browser.close()
 
 
 # --- Security and denial of service -------------------------------------------------------

@@ -7,12 +7,8 @@ import csv
 import json
 import os
 import shutil
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +17,7 @@ import pytest
 pytest.importorskip("faiss")
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
+from serve_helpers import served_in_thread  # noqa: E402
 
 from ccreid.data import DatasetError  # noqa: E402
 from ccreid.data.filelabels import FileLabels  # noqa: E402
@@ -228,28 +225,6 @@ def test_one_bad_item_fails_alone() -> None:
         futures[1].result(timeout=5)
 
 
-@contextmanager
-def _served_in_thread(app) -> Iterator[str]:
-    """``app`` on a free loopback port in a thread; yields its URL."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.mark.slow
 def test_the_page_shows_labels_filters_mask_and_more(searcher: Searcher, gallery) -> None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -260,7 +235,7 @@ def test_the_page_shows_labels_filters_mask_and_more(searcher: Searcher, gallery
     own = _name_labels(image.name)
     artifacts = Path(os.environ.get("CCREID_TEST_ARTIFACTS", REPO / "build/test-artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
-    with _served_in_thread(create_app(searcher)) as url, playwright.sync_playwright() as p:
+    with served_in_thread(create_app(searcher)) as url, playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1200, "height": 1400})
         page.goto(url)
