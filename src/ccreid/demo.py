@@ -16,13 +16,14 @@ from rich.text import Text
 from ccreid.config import ExperimentConfig, apply_overrides, load_config
 from ccreid.data import ReIDData, load_dataset
 from ccreid.errors import InputError
-from ccreid.evaluation import EVAL_MODES
 from ccreid.fileio import RunFolderError, atomic_write_text, ensure_writable
 from ccreid.inference import describe_cpu
 from ccreid.inference import load as load_checkpoint_file
 from ccreid.inference.features import mask_head_iou
 from ccreid.runfolder import RunFolder
-from ccreid.study import Study, run_study, slug, summarise
+from ccreid.study import Study, differences, run_study, slug, study_tables, summarise, write_study
+from ccreid.study.tables import format_mean_std, seed_count
+from ccreid.study.tables import settings as study_settings
 from ccreid.synthetic import SyntheticConfig, generate
 from ccreid.viz.run_report import build_report
 
@@ -144,6 +145,14 @@ def run_demo(
     summary = summarise(by_seed)
     page = _report(out, b, video, by_seed, drawn[seed], summary, elapsed)
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    write_study(
+        out,
+        by_seed,
+        title="ccreid demo: the ablation as a study over seeds",
+        intro=f"The full report, with figures: {page}",
+        label="variant",
+        summary=summary,
+    )
     _print_table(console, summary)
     console.print(Text(f"report: {page} and {page.with_suffix('.md')}  "
                        f"({(time.perf_counter() - start) / 60:.1f} min in all)"))  # fmt: skip
@@ -221,25 +230,12 @@ def _after_run(name: str, seed: int, cfg: ExperimentConfig, run: RunFolder,
     console.print(f"predicted masks: {scores}; mask IoU {iou:.3f}")
 
 
-def _settings(summary: dict[str, Any]) -> list[str]:
-    """The settings every variant was evaluated in (a video set has no SC setting)."""
-    return [s for s in EVAL_MODES if all(f"{s}/mAP" in v["stats"] for v in summary.values())]
-
-
-def _mean_std(stat: dict[str, float], n: int) -> str:
-    return f"{stat['mean']:.1f} ± {stat['std']:.1f}" if n > 1 else f"{stat['mean']:.1f}"
-
-
 def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """Mean ± standard deviation over seeds; CC mAP per seed; BSGA attention means."""
-    n = len(next(iter(summary.values()))["seeds"])
-    settings = _settings(summary)
-    header = ["variant"] + [f"{s} {m}" for s in settings for m in ("top-1", "mAP")]
-    rows = [
-        [name] + [_mean_std(v["stats"][f"{s}/{m}"], n) for s in settings for m in ("top1", "mAP")]
-        for name, v in summary.items()
-    ]
-    tables = [(f"Results over {n} seed(s), mean ± std (%)", header, rows)]
+    """The study's tables (mean ± std, paired differences); CC mAP per seed; the mask head;
+    BSGA attention means."""
+    n = seed_count(summary)
+    settings = study_settings(summary)
+    tables = study_tables(summary, differences(summary), label="variant")
     seeds = list(next(iter(summary.values()))["seeds"])
     tables.append((
         "CC mAP per seed (%)", ["variant", *map(str, seeds)],
@@ -254,9 +250,9 @@ def summary_tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[l
             "(mean ± std over seeds, %); IoU of the two masks on the test gallery",
             ["variant", *(f"{s} {m} {src}" for s, m in cols for src in ("parser", "predicted")),
              "mask IoU"],
-            [[name, *(_mean_std(v["stats"][f"{pre}{s}/{m}"], n) for s, m in cols
+            [[name, *(format_mean_std(v["stats"][f"{pre}{s}/{m}"], n) for s, m in cols
                       for pre in ("", "predicted/")),
-              _mean_std(v["stats"]["mask_head/iou"], n)] for name, v in head.items()],
+              format_mean_std(v["stats"]["mask_head/iou"], n)] for name, v in head.items()],
         ))  # fmt: skip
     bsga = {n_: v for n_, v in summary.items() if "bsga/body" in v["stats"]}
     if bsga:
@@ -277,12 +273,11 @@ def _print_table(console: Console, summary: dict[str, Any]) -> None:
         title=f"top-1 / mAP (%), {'mean ± std over ' + str(n) + ' seeds' if n > 1 else 'one seed'}"
     )
     table.add_column("variant")
-    settings = _settings(summary)
+    settings = study_settings(summary)
     for s in settings:
         table.add_column(s, justify="right")
     for name, v in summary.items():
         st = v["stats"]
-        table.add_row(name, *(
-            f"{_mean_std(st[f'{s}/top1'], n)} / {_mean_std(st[f'{s}/mAP'], n)}" for s in settings
-        ))  # fmt: skip
+        table.add_row(name, *(f"{format_mean_std(st[f'{s}/top1'], n)} / "
+                              f"{format_mean_std(st[f'{s}/mAP'], n)}" for s in settings))  # fmt: skip
     console.print(table)

@@ -10,7 +10,7 @@ import sys
 import typer
 from rich.text import Text
 
-from ccreid.cli import datasets, experiments, retrieval  # noqa: F401  (registers the commands)
+from ccreid.cli import datasets, experiments, retrieval, sharing, studies  # noqa: F401  (registers the commands)
 from ccreid.cli.app import STATE, app, err, print_deprecations
 from ccreid.cli.experiments import unique_labels
 

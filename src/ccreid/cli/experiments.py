@@ -271,7 +271,13 @@ def visualize(
 
 @app.command()
 def compare(
-    run_dir: Annotated[list[Path], typer.Argument(help="Run folders of `ccreid train`.")],
+    run_dir: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Run folders of `ccreid train`, or the study.json of a `ccreid "
+            "study` (all its runs, with their intervals)."
+        ),
+    ],
     paper: Annotated[str, typer.Option(help="table3 (NKUP), table4, table5 or table6.")] = "table4",
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write the table as Markdown here.")
@@ -281,8 +287,11 @@ def compare(
     """Lay run folders out as one of the paper's tables: ours / paper (difference).
 
     Example: ccreid compare runs/prcc-* runs/vcclothes-* --paper table4 --out table4.md
+
+    A study's cells also show its 95% CI and whether the paper's number lies inside it:
+    ccreid compare runs/prcc-study/study.json --paper table4
     """
-    from ccreid.viz.compare import compare_to_paper
+    from ccreid.viz.compare import LEGEND, compare_to_paper
 
     comp = compare_to_paper(run_dir, paper, out)
     if as_json:
@@ -295,6 +304,8 @@ def compare(
     for r in body:
         table.add_row(*r)
     console.print(table)
+    if comp.intervals:
+        console.print(Text(LEGEND))
     for line in comp.run_lines():
         console.print(Text(f"  {line}"))
     if out is not None:

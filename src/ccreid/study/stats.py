@@ -44,39 +44,49 @@ def t_quantile(p: float, df: int) -> float:
     return (lo + hi) / 2
 
 
+def t_interval(values: list[float]) -> tuple[float, float] | None:
+    """The 95% Student-t interval of the mean of ``values`` (mean +- t * s / sqrt(n), n - 1
+    degrees of freedom); None for fewer than two values, where there is no interval."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean, std = mean_std(values)
+    half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
+    return mean - half, mean + half
+
+
+def describe_interval(n: int, paired: bool = False) -> str:
+    """How an interval over ``n`` seeds was computed, as tables and records state it."""
+    return (f"{CONFIDENCE:.0%} CI, Student's t over {n} seeds"
+            f"{' (paired by seed)' if paired else ''}")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class PairedDifference:
-    """``a - b`` over the seeds both were run on: mean, a 95% t interval, and how many
-    seeds agree with the mean's sign."""
+    """``a - b`` over the seeds both were run on: mean, a 95% t interval (None with one
+    seed), and how many seeds agree with the mean's sign."""
 
     a: str
     b: str
     metric: str
     per_seed: tuple[float, ...]
     mean: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     agreeing: int
 
     @property
     def excludes_zero(self) -> bool:
-        return self.low > 0 or self.high < 0
+        """Whether the interval lies wholly on one side of zero (never without one)."""
+        return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
 
 
 def paired_difference(a: str, b: str, metric: str, a_values: list[float],
                       b_values: list[float]) -> PairedDifference:  # fmt: skip
     """The difference of two configs' values seed by seed (the lists are aligned)."""
     diffs = [x - y for x, y in zip(a_values, b_values, strict=True)]
-    mean, std = mean_std(diffs)
-    if len(diffs) < 2:
-        low = high = mean  # one seed: no interval
-    else:
-        half = t_quantile(0.5 + CONFIDENCE / 2, len(diffs) - 1) * std / math.sqrt(len(diffs))
-        low, high = mean - half, mean + half
+    mean, _ = mean_std(diffs)
+    low, high = t_interval(diffs) or (None, None)
     sign = 1 if mean > 0 else -1 if mean < 0 else 0
     agreeing = sum(1 for d in diffs if (d > 0) - (d < 0) == sign)
     return PairedDifference(a, b, metric, tuple(diffs), mean, low, high, agreeing)
-
-
-def within(value: float, low: float, high: float) -> bool:
-    return low <= value <= high
