@@ -225,3 +225,13 @@ def test_negative_backdrop_places_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="invalid synthetic config"):
         generate(tmp_path, SyntheticConfig(train_ids=4, test_ids=4, backdrop_places=-1))
+
+
+def test_masks_check_of_a_synthetic_folder_counts_images_not_its_masks(
+    tiny_synthetic: Path,
+) -> None:
+    from ccreid.parsing.masks import check_mask_folders
+
+    images = list((tiny_synthetic / "VC-Clothes").rglob("*.jpg"))
+    result = check_mask_folders(tiny_synthetic, tiny_synthetic / "masks")
+    assert result.images == len(images) > 0 and not result.missing

@@ -26,6 +26,7 @@ def main() -> None:
     """Entry point. Usage mistakes: click's short usage message (exit 2). The project's own
     errors and OS errors: one line (exit 1) unless --debug. Anything else is a bug: its
     traceback and a request to report it."""
+    STATE["deprecations"].clear()  # this invocation's notes only (a failed one left its own)
     _run(_click_exception())
     print_deprecations()  # after a successful command; a failed one ends with its error
 

@@ -98,7 +98,8 @@ def _root(
 
 def deprecated(old: str, new: str) -> None:
     """Note that an old spelling was used: it still works for this release, and one line on
-    stderr says so when the command ends (after its result or its error)."""
+    stderr says so when the command succeeds (after its result; a failed command ends with
+    its one error line)."""
     STATE["deprecations"].append(f"warning: {old} is deprecated and will be removed in the "
                                  f"next release: use {new}")  # fmt: skip
 

@@ -50,9 +50,14 @@ def check_mask_folders(root: Path, mask_root: Path, schema: str = "atr") -> Mask
 
 
 def check_masks(root: Path, mask_root: Path, schema: ParsingSchema) -> MaskCheck:
+    """Every image under ``root`` against its mask; a mask folder inside ``root`` (as
+    `ccreid synth` lays it out) holds masks, not images, and is not counted."""
     result = MaskCheck()
     seen = set()
+    masks_inside = Path(mask_root).resolve()
     for image_path in list_images(root, recursive=True):
+        if image_path.resolve().is_relative_to(masks_inside):
+            continue
         result.images += 1
         rel = image_path.relative_to(root).with_suffix(".png")
         seen.add(rel)

@@ -10,7 +10,7 @@ import numpy as np
 
 from ccreid.data import DatasetError, Sample
 from ccreid.data.filelabels import AUTO, FileLabels, labels_of, resolve_layout
-from ccreid.errors import InputError
+from ccreid.errors import InputError, require
 from ccreid.fileio import LOCK_NAME, RunFolderError, ensure_writable, refuse_nested_folders
 from ccreid.hub import resolve_checkpoint
 from ccreid.imagefiles import list_images
@@ -112,6 +112,7 @@ def build_index(checkpoint: Path, gallery: Path, out: Path, mask_root: Path | No
     if not gallery.is_dir():
         raise InputError(f"gallery {gallery} must be a folder of images")
     check_index_out(out, gallery, overwrite)
+    require("faiss", "retrieval", "a gallery index")  # before the gallery is embedded
     checkpoint = resolve_checkpoint(checkpoint)
     samples = image_samples([gallery], mask_root, gallery)
     layout = resolve_layout(layout, [Path(s.path) for s in samples])
