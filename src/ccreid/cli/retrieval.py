@@ -185,7 +185,7 @@ def search(
     """
     from dataclasses import asdict
 
-    from ccreid.retrieval.index import GalleryIndex
+    from ccreid.retrieval.index import index_info
     from ccreid.retrieval.service import query_labels
     from ccreid.retrieval.service import search as run_search
 
@@ -199,8 +199,8 @@ def search(
                "cameras": tuple(camera) if camera else None}  # fmt: skip
     samples, hits = run_search(index_dir, queries, top_k, model_of(model, checkpoint, required=False),
                                mask_root, device=device, filters=filters)  # fmt: skip
-    index = GalleryIndex.load(index_dir)
-    labels = [query_labels(index, s.path) for s in samples]
+    layout = index_info(index_dir).get("layout")
+    labels = [query_labels(layout, s.path) for s in samples]
     if as_json:
         print_json([{"query": s.path, "labels": asdict(lab), "results": [asdict(h) for h in hs]}
                     for s, lab, hs in zip(samples, labels, hits, strict=True)])  # fmt: skip

@@ -26,6 +26,15 @@ class FileLabels:
     camid: int | None = None
     clothes: str | None = None
 
+    def or_else(self, other: FileLabels) -> FileLabels:
+        """These labels, each unknown one taken from ``other``."""
+
+        def pick(mine, theirs):
+            return theirs if mine is None else mine
+
+        return FileLabels(pick(self.pid, other.pid), pick(self.camid, other.camid),
+                          pick(self.clothes, other.clothes))  # fmt: skip
+
     def same_outfit(self, other: FileLabels) -> bool | None:
         """Whether two files show one person in one outfit (None: not known)."""
         if None in (self.pid, self.clothes, other.pid, other.clothes):

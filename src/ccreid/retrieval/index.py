@@ -147,6 +147,7 @@ class GalleryIndex:
 
     def __init__(self, index: faiss.Index, rows: list[dict], info: dict) -> None:
         self.index, self.rows, self.info = index, [normal_row(r) for r in rows], info
+        self._labels: list[FileLabels] = []  # `labels`, rebuilt when rows were appended
 
     @classmethod
     def create(
@@ -252,8 +253,11 @@ class GalleryIndex:
         return Hit(rank, score, self.absolute(r["path"]), r["pid"], r["camid"], r["clothes"], row)
 
     def labels(self) -> list[FileLabels]:
-        """Every row's labels, in row order."""
-        return [FileLabels(r["pid"], r["camid"], r["clothes"]) for r in self.rows]
+        """Every row's labels, in row order (kept between searches; rows are only ever
+        appended, so a longer row list is all that makes them stale)."""
+        if len(self._labels) != len(self.rows):
+            self._labels = [FileLabels(r["pid"], r["camid"], r["clothes"]) for r in self.rows]
+        return self._labels
 
     def save(self, folder: Path) -> None:
         """Write the next generation, then switch ``info.json`` to it (the one step that
@@ -382,6 +386,11 @@ def index_lock(folder: Path, on_wait: Callable[[str], None] | None = None) -> Fo
 
 
 INFO_KEYS = ("dim", "kind", "checkpoint", "fingerprint")
+
+
+def index_info(folder: Path) -> dict:
+    """An index folder's ``info.json``, checked, without reading the index itself."""
+    return _read_info(_required(Path(folder), "info.json"))
 
 
 def _read_info(path: Path) -> dict:

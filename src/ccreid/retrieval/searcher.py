@@ -81,6 +81,7 @@ class Prepared:
     labels: np.ndarray | None
     mask_source: str
     filter: SearchFilter
+    body_mask: np.ndarray | None  # (H, W) bool at the model's input, from ``labels``
 
 
 @dataclass(frozen=True)
@@ -219,12 +220,14 @@ class Searcher:
                                 query.other_clothes_only, query.cameras)  # fmt: skip
         except InputError as exc:
             raise QueryUnprocessable(str(exc)) from None
-        if labels is not None:
+        body = None
+        if labels is not None:  # checked here, for this request alone, and shown beside it
             try:
-                self.model.preprocessing.prepare([pixels], [labels], None)
+                _, mask = self.model.preprocessing.prepare([pixels], [labels], None)
             except InputError as exc:  # labels outside the model's schema
                 raise QueryError(f"the mask does not fit the model: {exc}") from None
-        return Prepared(query, pixels, labels, source, filt)
+            body = mask[0, 0].numpy() > 0.5
+        return Prepared(query, pixels, labels, source, filt, body)
 
     @torch.no_grad()
     def embed(self, batch: list[Prepared]) -> np.ndarray:
@@ -237,11 +240,7 @@ class Searcher:
         """The page of hits of one embedded query, with what the page shows beside it."""
         q = prepared.query
         hits = self.index.search(feature[None], q.top_k, q.offset, [prepared.filter])[0]
-        body = None
-        if prepared.labels is not None:
-            _, mask = self.model.preprocessing.prepare([prepared.pixels], [prepared.labels], None)
-            body = mask[0, 0].numpy() > 0.5
-        return Answer(hits, prepared.mask_source, prepared.filter.query, body)
+        return Answer(hits, prepared.mask_source, prepared.filter.query, prepared.body_mask)
 
     def answer_batch(self, batch: list[Prepared]) -> list[Answer]:
         feats = self.embed(batch)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ccreid.data import DatasetError, Sample
-from ccreid.data.filelabels import AUTO, FileLabels, labels_of, resolve_layout
+from ccreid.data.filelabels import AUTO, FileLabels, labels_by, labels_of, resolve_layout
 from ccreid.errors import InputError, require
 from ccreid.fileio import LOCK_NAME, RunFolderError, ensure_writable, refuse_nested_folders
 from ccreid.hub import resolve_checkpoint
@@ -201,20 +201,15 @@ def query_filter(index: GalleryIndex, query: Path | str | None, given: FileLabel
                  cameras: tuple[int, ...] | None = None) -> SearchFilter:  # fmt: skip
     """A query's filter: its labels are ``given`` where set, else read from its file name by
     the index's layout (unknown when the index has none or the name does not follow it)."""
-    read = query_labels(index, query)
-    given = given or FileLabels()
-    labels = FileLabels(*(g if g is not None else r for g, r in zip(
-        (given.pid, given.camid, given.clothes), (read.pid, read.camid, read.clothes), strict=True)))  # fmt: skip
+    labels = (given or FileLabels()).or_else(query_labels(index.info.get("layout"), query))
     filt = SearchFilter(labels, exclude_same_camera, other_clothes_only, cameras)
     filt.check()
     return filt
 
 
-def query_labels(index: GalleryIndex, query: Path | str | None) -> FileLabels:
-    """What the index's layout reads from a query's file name (unknown when it cannot)."""
-    from ccreid.data.filelabels import labels_by
-
-    layout = index.info.get("layout")
+def query_labels(layout: str | None, query: Path | str | None) -> FileLabels:
+    """What an index's layout (``info["layout"]``) reads from a query's file name (unknown
+    when it cannot)."""
     if layout is None or not query:
         return FileLabels()
     return labels_by(layout, Path(query)) or FileLabels()
