@@ -248,7 +248,8 @@ class Searcher:
 
     def search(self, image: bytes, mask: bytes | None = None, top_k: int = 10) -> Answer:
         """One query on its own (the page and the API batch concurrent ones: `Batcher`)."""
-        return self.answer_batch([self.prepare(Query(image, mask, top_k))])[0]
+        return self.run(Query(image, mask, top_k))
 
     def run(self, query: Query) -> Answer:
+        """One `Query` (page, labels, filters) on its own."""
         return self.answer_batch([self.prepare(query)])[0]
