@@ -4,7 +4,8 @@ Also: JPEG decoding by `torchvision.io.decode_image` against PIL, where the time
 training sample goes (decode, mask, geometric transforms, CRE, normalisation), the
 in-memory cache (`data.cache=true`) against reading files, with 2 workers, and the CPU time
 a data worker spends per sample with ``data.augment_on=worker`` against ``device`` (where
-the worker only decodes, resizes and draws the parameters), beside the batched work that
+the worker only decodes, shrinks large images and draws the parameters), and with
+``data.decode_on=device`` too (the worker reads JPEG bytes), beside the batched work that
 ``device`` moves to the model's device, timed here on the CPU.
 
 Run: python benchmarks/bench_data.py [--samples 640]
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 from _common import record, timed
 from PIL import Image
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader
 
 from ccreid.data import (
     AugmentConfig,
@@ -32,7 +33,7 @@ from ccreid.data import (
     SeededIndex,
     load_dataset,
 )
-from ccreid.data.batch_augment import BatchAugment
+from ccreid.data.batch_augment import BatchAugment, DeferredCollate
 from ccreid.data.images import read_image, read_parts
 from ccreid.data.transforms import apply_geometric
 from ccreid.parsing import body_mask, erase_clothes, get_schema
@@ -98,21 +99,29 @@ def augment_on_figures(samples: list[Sample], h: int, w: int) -> dict[str, float
     """Per-sample worker CPU time for both ``data.augment_on`` settings (CRE + body mask),
     and the batched augmentation ``device`` runs instead, per sample of a batch of 32."""
     aug = AugmentConfig(height=h, width=w)
-    worker, device = (ReIDImageDataset(samples, aug, train=True, cre=True, masks=True,
-                                       device_augment=on) for on in (False, True))  # fmt: skip
+    worker, device, decode = (
+        ReIDImageDataset(samples, aug, train=True, cre=True, masks=True, device_augment=on,
+                         device_decode=bytes_only)
+        for on, bytes_only in ((False, False), (True, False), (True, True))
+    )  # fmt: skip
     ms_worker = worker_cpu_ms(worker, len(samples))
     ms_device = worker_cpu_ms(device, len(samples))
-    batch = default_collate([device[SeededIndex(i, i)] for i in range(32)])
-    augment = BatchAugment(aug, cre=True, masks=True)
-    seconds, _ = timed(lambda: [augment(batch) for _ in range(10)], repeat=3)
+    ms_decode = worker_cpu_ms(decode, len(samples))
     p = f"{h}x{w}_"
-    return {
+    out = {
         p + "worker_cpu_ms_per_sample_augment_on_worker": round(ms_worker, 3),
         p + "worker_cpu_ms_per_sample_augment_on_device": round(ms_device, 3),
         p + "worker_cpu_device_over_worker": round(ms_device / ms_worker, 2),
-        p + "batch_augment_ms_per_sample_on_this_cpu": round(seconds / (10 * 32) * 1e3, 3),
-        p + "workers2_device_augment_samples_s": round(loader_rate(device, 2), 1),
+        p + "worker_cpu_ms_per_sample_decode_on_device": round(ms_decode, 3),
+        p + "worker_cpu_decode_on_device_over_worker": round(ms_decode / ms_worker, 2),
     }
+    for name, ds in (("batch_augment", device), ("batch_decode_and_augment", decode)):
+        batch = DeferredCollate(aug)([ds[SeededIndex(i, i)] for i in range(32)])
+        augment = BatchAugment(aug, cre=True, masks=True)
+        seconds, _ = timed(lambda a=augment, b=batch: [a(b) for _ in range(10)], repeat=3)
+        out[p + f"{name}_ms_per_sample_on_this_cpu"] = round(seconds / (10 * 32) * 1e3, 3)
+    out[p + "workers2_device_augment_samples_s"] = round(loader_rate(device, 2), 1)
+    return out
 
 
 def loader_rate(ds: ReIDImageDataset, workers: int, epochs: int = 1) -> float:

@@ -190,8 +190,18 @@ def serve_section(results: dict[str, Result]) -> str:
         f"**`ccreid serve` under load** (`python benchmarks/bench_serve.py`): {first['setup']}, "
         "over HTTP on localhost, one uvicorn worker; each load run is bracketed by runs of the "
         "bare model on prepared queries (batched, and one image alone) in the same process.\n\n"
-        + table(["clients", "queries/s", "bare batched images/s", "of bare", "latency p50 / p95 / "
-                 "p99 (ms)", "bare one image (ms)", "errors"], rows)  # fmt: skip
+        + table(
+            [
+                "clients",
+                "queries/s",
+                "bare batched images/s",
+                "of bare",
+                "latency p50 / p95 / p99 (ms)",
+                "bare one image (ms)",
+                "errors",
+            ],
+            rows,
+        )  # fmt: skip
     )
 
 

@@ -5,9 +5,9 @@ type, default, allowed values and the one line of meaning written beside it)."""
 from __future__ import annotations
 
 import ast
-import sys
 import dataclasses
 import inspect
+import sys
 import typing
 from pathlib import Path
 

@@ -24,7 +24,7 @@ from ccreid.data import (
     load_dataset,
 )
 from ccreid.data.augment_params import BatchParams, ParamDraw
-from ccreid.data.batch_augment import BatchAugment
+from ccreid.data.batch_augment import BatchAugment, DeferredCollate
 from ccreid.data.clips import ReIDClipDataset
 from ccreid.data.images import DeferredItem, ReIDItem
 from ccreid.data.transforms import IMAGENET_MEAN
@@ -52,7 +52,7 @@ def _both_ways(worker, device, keys, cfg: AugmentConfig, cre: bool, masks: bool)
     """The same seeded keys through the worker dataset and through deferred items + the
     batched augmentation: two collated `ReIDItem` batches."""
     want = default_collate([worker[k] for k in keys])
-    deferred = default_collate([device[k] for k in keys])
+    deferred = DeferredCollate(cfg)([device[k] for k in keys])
     assert isinstance(deferred, DeferredItem)
     return want, BatchAugment(cfg, cre, masks)(deferred)
 
@@ -92,37 +92,81 @@ def test_device_batches_equal_worker_batches_bit_for_bit(
     _assert_same_step_inputs(got, want, cre)
 
 
-@pytest.mark.parametrize("flip,pad,erasing", AUGMENTS[:2])
-def test_device_clip_batches_equal_worker_clip_batches(
-    video_root: Path, flip: float, pad: int, erasing: float
+@pytest.mark.parametrize("flip,pad,erasing", AUGMENTS)
+def test_batches_resized_on_the_device_equal_worker_batches(
+    tiny_synthetic: Path, flip: float, pad: int, erasing: float
 ) -> None:
-    """Clips: one row of parameters per clip, applied to each of its frames, as the
-    workers give every frame of a clip the same draw."""
-    tracklets = load_dataset("ccvid", video_root, mask_root=video_root / "masks").train
-    cfg = AugmentConfig(height=32, width=16, flip=flip, pad=pad, random_erasing=erasing)
-    worker, device = (ReIDClipDataset(tracklets, 3, 1, cfg, cre=True, masks=True,
-                                      device_augment=on) for on in (False, True))  # fmt: skip
-    keys = [SeededIndex(i % len(tracklets), 104729 * i + 1) for i in range(12)]
+    """Files (128x64) smaller than the training size travel at their own size; the batch
+    is resized in one call where the model runs, with the same pixels per image."""
+    samples = load_dataset("vcclothes", tiny_synthetic, mask_root=tiny_synthetic / "masks").train
+    cfg = AugmentConfig(height=160, width=72, flip=flip, pad=pad, random_erasing=erasing)
+    worker, device = (ReIDImageDataset(samples, cfg, train=True, cre=True, masks=True,
+                                       device_augment=on) for on in (False, True))  # fmt: skip
+    keys = [SeededIndex(i % len(samples), 7919 * i + 5) for i in range(16)]
+    assert device[keys[0]].image.shape == (3, 128, 64)  # not resized by the worker
     want, got = _both_ways(worker, device, keys, cfg, True, True)
-    assert want.image.shape == (12, 3, 3, 32, 16)
+    assert want.image.shape == (16, 3, 160, 72)
     _assert_same_batch(got, want)
     _assert_same_step_inputs(got, want, True)
 
 
-def test_the_device_cache_keeps_items_at_the_training_size(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (40, 20, 3), dtype=np.uint8)).save(tmp_path / "a.png")
-    Image.fromarray(rng.integers(0, 18, (40, 20), dtype=np.uint8)).save(tmp_path / "m.png")
-    samples = [Sample(str(tmp_path / "a.png"), 0, 0, 0, str(tmp_path / "m.png"))]
-    cfg = AugmentConfig(height=24, width=12, pad=2)
+def _picture(path: Path, h: int, w: int, seed: int) -> Sample:
+    """A random image and parsing map of h x w, as a one-identity sample."""
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path / f"{seed}.png")
+    Image.fromarray(rng.integers(0, 18, (h, w), dtype=np.uint8)).save(path / f"{seed}-m.png")
+    return Sample(str(path / f"{seed}.png"), seed % 2, 0, 0, str(path / f"{seed}-m.png"))
+
+
+def test_a_batch_of_mixed_sizes_is_resized_by_the_worker(tmp_path: Path) -> None:
+    """Images smaller than the training size but of different sizes cannot form one
+    tensor: the collation resizes each, and the batch still equals the workers' own."""
+    samples = [_picture(tmp_path, h, w, i) for i, (h, w) in enumerate([(40, 20), (30, 14)] * 3)]
+    cfg = AugmentConfig(height=48, width=24, pad=2)
+    worker, device = (ReIDImageDataset(samples, cfg, train=True, cre=True, masks=True,
+                                       device_augment=on) for on in (False, True))  # fmt: skip
+    keys = [SeededIndex(i, 31 * i) for i in range(len(samples))]
+    want, got = _both_ways(worker, device, keys, cfg, True, True)
+    assert want.image.shape == (6, 3, 48, 24)
+    _assert_same_batch(got, want)
+
+
+@pytest.mark.parametrize("flip,pad,erasing,size", [(*AUGMENTS[0], (32, 16)),
+                                                  (*AUGMENTS[1], (32, 16)),
+                                                  (*AUGMENTS[0], (144, 72))])  # fmt: skip
+def test_device_clip_batches_equal_worker_clip_batches(
+    video_root: Path, flip: float, pad: int, erasing: float, size: tuple[int, int]
+) -> None:
+    """Clips: one row of parameters per clip, applied to each of its frames, as the
+    workers give every frame of a clip the same draw; frames smaller than the training
+    size (the last case) are resized on the device."""
+    tracklets = load_dataset("ccvid", video_root, mask_root=video_root / "masks").train
+    cfg = AugmentConfig(height=size[0], width=size[1], flip=flip, pad=pad, random_erasing=erasing)
+    worker, device = (ReIDClipDataset(tracklets, 3, 1, cfg, cre=True, masks=True,
+                                      device_augment=on) for on in (False, True))  # fmt: skip
+    keys = [SeededIndex(i % len(tracklets), 104729 * i + 1) for i in range(12)]
+    want, got = _both_ways(worker, device, keys, cfg, True, True)
+    assert want.image.shape == (12, 3, 3, *size)
+    _assert_same_batch(got, want)
+    _assert_same_step_inputs(got, want, True)
+
+
+@pytest.mark.parametrize("size,kept", [((24, 12), (24, 12)), ((80, 40), (40, 20))])
+def test_the_device_cache_keeps_the_smaller_of_file_and_training_size(
+    tmp_path: Path, size: tuple[int, int], kept: tuple[int, int]
+) -> None:
+    """A 40x20 file is kept at a smaller training size (24x12), and at its own size under
+    a larger one (80x40)."""
+    samples = [_picture(tmp_path, 40, 20, 0)]
+    cfg = AugmentConfig(height=size[0], width=size[1], pad=2)
     plain = ReIDImageDataset(samples, cfg, train=True, cre=True, device_augment=True)
     cached = ReIDImageDataset(samples, cfg, train=True, cre=True, device_augment=True, cache=True)
     want = plain[SeededIndex(0, 5)]
     cached[SeededIndex(0, 1)]
     image, parts = cached.cache[0]
-    assert image.shape == (3, 24, 12) and parts.shape == (1, 24, 12)
-    (tmp_path / "a.png").unlink()
-    (tmp_path / "m.png").unlink()
+    assert image.shape == (3, *kept) and parts.shape == (1, *kept)
+    for file in tmp_path.iterdir():
+        file.unlink()
     got = cached[SeededIndex(0, 5)]  # the files are gone: only the cache can answer
     for a, b in zip(got, want, strict=True):
         assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
@@ -237,19 +281,25 @@ def test_one_training_step_is_the_same_with_either_setting(
     tiny_synthetic: Path, video_root: Path, tmp_path: Path, video: bool
 ) -> None:
     """A step through data workers (one worker process) with ``data.augment_on=device``
-    gives exactly the losses and weights of ``worker``; on the CPU ``auto`` is ``worker``."""
+    (for images also with ``data.decode_on=device``) gives exactly the losses and weights of
+    ``worker``; on the CPU ``auto`` is ``worker``."""
     extra = {"data.workers": 1, "data.pad": 3}
     if video:
         extra.update({"data.root": video_root, "data.mask_root": video_root / "masks",
                       "data.name": "ccvid", "data.seq_len": 2, "data.stride": 1})  # fmt: skip
+    modes = {m: {"data.augment_on": m} for m in ("auto", "worker", "device")}
+    if not video:  # the synthetic files are JPEGs: decoded with their batch
+        modes["decode"] = {"data.augment_on": "device", "data.decode_on": "device"}
     runs = {}
-    for mode in ("auto", "worker", "device"):
-        overrides = tiny_overrides(tiny_synthetic, tmp_path, **extra, **{"data.augment_on": mode})
+    for mode, settings in modes.items():
+        overrides = tiny_overrides(tiny_synthetic, tmp_path, **extra, **settings)
         runs[mode] = _first_step(load_config(None, overrides), tmp_path / mode)
     assert isinstance(runs["device"][0], DeferredItem)
     assert isinstance(runs["worker"][0], ReIDItem) and isinstance(runs["auto"][0], ReIDItem)
+    if not video:
+        assert isinstance(runs["decode"][0].image, list)  # bytes travelled, not pixels
     want_batch, want, want_weights = runs["worker"]
-    for mode in ("auto", "device"):
+    for mode in [m for m in modes if m != "worker"]:
         _, got, weights = runs[mode]
         assert got.terms() == want.terms() and got.images == want.images
         assert all(torch.equal(weights[k], want_weights[k]) for k in want_weights)

@@ -97,12 +97,18 @@ def test_model_selection_never_reads_a_test_image(
 
 
 @pytest.mark.reliability(
-    tried="resume with 2 persistent data workers",
+    tried="resume with 2 persistent data workers (also moving augmentation to the device)",
     happens="bit-identical weights to an uninterrupted run",
 )
-def test_resume_gives_the_same_weights(tiny_synthetic: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "resumed_with", [{}, {"data.augment_on": "device", "data.cache": True}], ids=["same", "moved"]
+)
+def test_resume_gives_the_same_weights(
+    tiny_synthetic: Path, tmp_path: Path, resumed_with: dict[str, object]
+) -> None:
     """With two persistent data workers (the default's kind), 2 epochs in one go equal
-    1 epoch then --resume to 2, bit for bit."""
+    1 epoch then --resume to 2, bit for bit; also when the resumed epoch augments on the
+    device and caches decoded files (settings that change no tensor)."""
     extra = {
         "train.epochs": 2,
         "train.max_steps_per_epoch": 2,
@@ -115,7 +121,9 @@ def test_resume_gives_the_same_weights(tiny_synthetic: Path, tmp_path: Path) -> 
         None, tiny_overrides(tiny_synthetic, tmp_path / "b", **{**extra, "train.epochs": 1})
     )
     run_training(first)
-    resumed = load_config(None, tiny_overrides(tiny_synthetic, tmp_path / "b", **extra))
+    resumed = load_config(
+        None, tiny_overrides(tiny_synthetic, tmp_path / "b", **extra, **resumed_with)
+    )
     run_training(resumed, resume=True)
     a = load_checkpoint(tmp_path / "a/tiny/checkpoints/last.safetensors")
     b = load_checkpoint(tmp_path / "b/tiny/checkpoints/last.safetensors")

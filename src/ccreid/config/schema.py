@@ -18,6 +18,7 @@ DISTANCES = ("cosine", "euclidean")
 CRE_CLOTHES = ("same", "own")
 MASK_SOURCES = ("parser", "predicted")
 AUGMENT_ON = ("auto", "worker", "device")
+DECODE_ON = ("auto", "worker", "device")
 MAX_SIDE = 4096  # pixels: a larger input is a typo, not a re-ID crop
 
 
@@ -51,9 +52,15 @@ class DataConfig:
     """Keep decoded images and parsing maps in memory after their first read (per worker)."""
     augment_on: str = "auto"
     """Where training augmentation runs: worker (each data worker augments its samples) or
-    device (workers decode and resize; flips, crops, erasing, CRE and masks run on whole
-    batches where the model runs, from the same per-sample draws); auto is device when the
-    model runs on a CUDA device, worker otherwise."""
+    device (workers decode, and shrink only images larger than the training size; the
+    resize of smaller ones, flips, crops, erasing, CRE and masks run on whole batches where
+    the model runs, from the same per-sample draws); auto is device when the model runs on
+    a CUDA device, worker otherwise."""
+    decode_on: str = "auto"
+    """Where JPEG training files are decoded when augmentation runs on the device: worker,
+    or device (workers read the bytes; each batch is decoded in one call where the model
+    runs, by nvJPEG on CUDA, on the CPU where the device has no decoder; other formats
+    are decoded by the workers); auto is device for image datasets on a CUDA device."""
     flip: float = 0.5
     """Probability of a horizontal flip in training."""
     pad: int = 10
@@ -187,6 +194,7 @@ class ExperimentConfig:
 CHOICES: dict[str, tuple[str, ...]] = {
     "data.sampler": SAMPLERS,
     "data.augment_on": AUGMENT_ON,
+    "data.decode_on": DECODE_ON,
     "model.mask_source": MASK_SOURCES,
     "loss.distance": DISTANCES,
     "train.cre_clothes": CRE_CLOTHES,

@@ -1,7 +1,7 @@
 """One training sample's random augmentation, drawn without touching its pixels.
 
-With ``data.augment_on=device`` a data worker only decodes and resizes; it still draws the
-sample's flip, crop offset and random-erasing boxes here, from the sample's seed and in the
+With ``data.augment_on=device`` a data worker only decodes (and shrinks large images); it
+draws the sample's flip, crop offset and random-erasing boxes here, from its seed and in the
 order the worker pipeline draws them (flip, crop, the CRE copy's box, the image's box), by
 the very transforms that pipeline is made of. So a sample's augmentation does not depend on
 where it runs, and resume stays bit-exact either way. The draws travel as one small int32

@@ -1,22 +1,30 @@
 """Training augmentation of whole batches where the model runs (``data.augment_on=device``).
 
-The data workers hand over uint8 images and 7-part maps at the training size with each
-sample's drawn parameters (`DeferredItem`, `ParamDraw`); `BatchAugment` applies them on the
-model's device in a few batched tensor operations, each sample with its own flip, crop
-offset and erasing boxes, and derives the CRE copy and the body mask there. Every step is
-an exact integer operation (one gather for flip and crop, a comparison, a constant fill), so
-the batch equals, bit for bit, the one the workers' own pipeline makes from the same seeds.
-Normalisation follows in the training step (`InputNormalizer`) as for worker batches.
+The data workers hand over decoded uint8 images and 7-part maps with each sample's drawn
+parameters (`DeferredItem`, `ParamDraw`), collated by `DeferredCollate`; `BatchAugment`
+applies them on the model's device in a few batched tensor operations: the resize of a
+batch that arrives below the training size, then each sample's own flip, crop offset and
+erasing boxes, and the CRE copy and the body mask. Flip, crop and erasing are exact integer
+operations (one gather, a comparison, a constant fill); the resize is torchvision's, which
+on the CPU gives each image of a batch the same pixels as resizing it alone. So on the CPU
+the batch equals, bit for bit, the one the workers' own pipeline makes from the same seeds;
+on CUDA the antialiased resize of uint8 runs in floating point and may differ from the
+CPU's by rounding. Normalisation follows in the training step (`InputNormalizer`) as for
+worker batches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
+from torch.utils.data import default_collate
 
 from ccreid.data.augment_params import BatchParams
-from ccreid.data.images import DeferredItem, ReIDItem
-from ccreid.data.transforms import AugmentConfig, erasing_fill
+from ccreid.data.encoded import decode_on
+from ccreid.data.images import DeferredItem, ReIDItem, at_one_size
+from ccreid.data.transforms import AugmentConfig, apply_geometric, erasing_fill, geometric_transform
 from ccreid.parsing import body_mask, erase_clothes
 
 _EMPTY = torch.empty(0)
@@ -50,19 +58,47 @@ def erase_boxes(x: torch.Tensor, boxes: torch.Tensor, fill: torch.Tensor) -> tor
     return torch.where(inside[:, None], fill.to(x.device, x.dtype)[None, :, None, None], x)
 
 
-class BatchAugment:
-    """`DeferredItem` batch -> `ReIDItem` batch (uint8, on ``device``): flip, pad-and-crop,
-    the CRE copy (``cre``), random erasing of the copy and of the image, the body mask
-    (``masks``). Clips (B, T, ...) use their clip's row for every frame."""
+class DeferredCollate:
+    """The data loader's collation of `DeferredItem`s (in the worker): one batch tensor at
+    the items' shared size, or at the training size when their sizes differ. A batch with
+    JPEG bytes among its images (``data.decode_on=device``) keeps images and maps as lists,
+    decoded and resized where the model runs."""
 
-    def __init__(self, cfg: AugmentConfig, cre: bool = False, masks: bool = False) -> None:
+    def __init__(self, cfg: AugmentConfig) -> None:
+        self.resize = geometric_transform(cfg, train=False)
+
+    def __call__(self, items: list[DeferredItem]) -> DeferredItem:
+        if all(it.image.ndim > 1 for it in items):
+            return default_collate(at_one_size(items, self.resize))
+        rest = default_collate([it._replace(image=_EMPTY, parts=_EMPTY) for it in items])
+        return rest._replace(image=[it.image for it in items], parts=[it.parts for it in items])
+
+
+class BatchAugment:
+    """`DeferredItem` batch -> `ReIDItem` batch (uint8, on ``device``): the resize to the
+    training size, flip, pad-and-crop, the CRE copy (``cre``), random erasing of the copy
+    and of the image, the body mask (``masks``). Clips (B, T, ...) use their clip's row for
+    every frame."""
+
+    def __init__(
+        self, cfg: AugmentConfig, cre: bool = False, masks: bool = False,
+        paths: Sequence[str] = (),
+    ) -> None:  # fmt: skip
+        """``paths``: the training samples' files by index, named when one fails to decode
+        here (``data.decode_on=device``)."""
         self.flip, self.pad, self.erasing = cfg.flip > 0, cfg.pad, cfg.random_erasing > 0
+        self.paths = paths
         self.cre, self.masks = cre, masks
         self.fill = torch.tensor(erasing_fill(cfg), dtype=torch.uint8)
+        self.size = (cfg.height, cfg.width)
+        self.resize = geometric_transform(cfg, train=False)
 
     def __call__(self, batch: DeferredItem, device: torch.device | None = None) -> ReIDItem:
-        images = batch.image.to(device, non_blocking=True)
-        parts = batch.parts.to(device, non_blocking=True)
+        if isinstance(batch.image, list):
+            images, parts = self._decoded(batch, torch.device(device or "cpu"))
+        else:
+            images = batch.image.to(device, non_blocking=True)
+            parts = batch.parts.to(device, non_blocking=True)
         rows = batch.params.to(device, non_blocking=True)
         clip = images.ndim == 5
         if clip:  # frames as samples, each with its clip's row
@@ -78,10 +114,29 @@ class BatchAugment:
         erased, mask = (t if t.numel() else empty for t in (erased, mask))
         return ReIDItem(image, erased, mask, batch.pid, batch.camid, batch.clothes, batch.index)
 
+    def _decoded(
+        self, batch: DeferredItem, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of listed images (JPEG bytes among them) decoded on ``device``, each
+        with its map at the training size."""
+        paths = [
+            self.paths[int(i)] if self.paths else f"training item {int(i)}" for i in batch.index
+        ]
+        pairs = [
+            apply_geometric(self.resize, image, part.to(device) if part.numel() else None)
+            for image, part in zip(decode_on(batch.image, device, paths), batch.parts, strict=True)
+        ]
+        parts = torch.stack([p for _, p in pairs]) if pairs[0][1] is not None else _EMPTY
+        return torch.stack([image for image, _ in pairs]), parts.to(device)
+
     def apply(
         self, images: torch.Tensor, parts: torch.Tensor, p: BatchParams
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Images (N, 3, H, W) and maps (N, 1, H, W) or empty -> image, CRE copy, mask."""
+        """Images (N, 3, h, w) and maps (N, 1, h, w) or empty -> image, CRE copy, mask at
+        the training size."""
+        if tuple(images.shape[-2:]) != self.size:
+            images, resized = apply_geometric(self.resize, images, parts if parts.numel() else None)
+            parts = parts if resized is None else resized
         if self.flip or self.pad > 0:
             index = window_index(p, *images.shape[-2:], self.pad)
             images = gather_window(images, index, self.pad)

@@ -8,7 +8,7 @@ import itertools
 import torch
 from torch.utils.data import Dataset
 
-from ccreid.data.images import DeferredItem, ReIDImageDataset, ReIDItem
+from ccreid.data.images import DeferredItem, ReIDImageDataset, ReIDItem, at_one_size
 from ccreid.data.records import Sample, SeededIndex
 from ccreid.data.transforms import AugmentConfig
 from ccreid.errors import InputError
@@ -62,7 +62,7 @@ class ReIDClipDataset(Dataset[ReIDItem]):
 
     Every frame of a clip gets the same augmentation (one flip, crop and erasing for the
     clip), drawn from the item's seed like an image item's. With ``device_augment`` the
-    clip is a `DeferredItem` of resized frames and the clip's one parameter row.
+    clip is a `DeferredItem` of decoded frames and the clip's one parameter row.
     """
 
     def __init__(
@@ -102,6 +102,7 @@ class ReIDClipDataset(Dataset[ReIDItem]):
             return torch.stack(parts) if parts[0].numel() else parts[0]
 
         if isinstance(items[0], DeferredItem):  # every frame drew the same row
+            items = at_one_size(items, self.frames.resize)
             return DeferredItem(stacked("image"), stacked("parts"), items[0].params, t.pid,
                                 t.camid, t.clothes, index)  # fmt: skip
         return ReIDItem(stacked("image"), stacked("erased"), stacked("mask"), t.pid, t.camid,

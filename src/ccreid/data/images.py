@@ -1,5 +1,5 @@
 """Torch dataset: decoded image, its CRE copy, the body mask and the labels; or, for
-augmentation where the model runs, the resized image, its parsing map and the drawn
+augmentation where the model runs, the decoded image, its parsing map and the drawn
 parameters (`DeferredItem`)."""
 
 from __future__ import annotations
@@ -11,14 +11,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms import v2
 
 from ccreid.data.augment_params import ParamDraw
+from ccreid.data.encoded import jpeg_size, read_jpeg_bytes
 from ccreid.data.records import Sample, SeededIndex
 from ccreid.data.transforms import (
     AugmentConfig,
     apply_geometric,
     geometric_transform,
     pixel_transform,
+    resize_is_deferred,
 )
 from ccreid.errors import CCReIDError, InputError
 from ccreid.parsing import ParsingSchema, body_mask, erase_clothes, get_schema, to_parts
@@ -45,16 +48,31 @@ class ReIDItem(NamedTuple):
 
 class DeferredItem(NamedTuple):
     """A training item whose augmentation runs on its whole batch where the model runs
-    (`ccreid.data.batch_augment.BatchAugment`): decoded and resized only, with the
-    parameters its seed drew (`ParamDraw`). Clips gain a time axis as in `ReIDItem`."""
+    (`ccreid.data.batch_augment.BatchAugment`): decoded only, with the parameters its seed
+    drew (`ParamDraw`). It keeps its own size when that is no larger than the training size
+    (`resize_is_deferred`) and is at the training size otherwise. Clips gain a time axis
+    as in `ReIDItem`."""
 
-    image: torch.Tensor  # (3, H, W) uint8 at the training size, not augmented
-    parts: torch.Tensor  # (1, H, W) uint8 7-part map at the training size, or empty
+    image: torch.Tensor  # (3, h, w) uint8, not augmented; or a JPEG's bytes (n,)
+    parts: torch.Tensor  # (1, h, w) uint8 7-part map of the same size, or empty
     params: torch.Tensor  # (NUM_PARAMS,) int32, one row for a clip's frames
     pid: int
     camid: int
     clothes: int
     index: int
+
+
+def at_one_size(items: list[DeferredItem], resize: v2.Transform) -> list[DeferredItem]:
+    """Deferred items as they are when their images share one size (their batch is then
+    resized in one call where the model runs); otherwise each at the training size, since
+    a batch or a clip is one tensor."""
+    if len({it.image.shape for it in items}) <= 1:
+        return items
+    resized = []
+    for it in items:
+        image, parts = apply_geometric(resize, it.image, it.parts if it.parts.numel() else None)
+        resized.append(it._replace(image=image, parts=it.parts if parts is None else parts))
+    return resized
 
 
 def read_image(path: str | Path) -> torch.Tensor:
@@ -135,9 +153,13 @@ class ReIDImageDataset(Dataset[ReIDItem]):
     (per data worker, so it lasts across epochs with persistent workers): for datasets
     small enough to hold decoded, it removes decoding and mask lookups from later epochs.
 
-    ``device_augment`` (training only) gives `DeferredItem`s: the worker decodes, resizes
-    and draws the parameters; flips, crops, erasing, the CRE copy and the mask are made per
-    batch where the model runs. The cache then keeps the resized pair the worker hands over.
+    ``device_augment`` (training only) gives `DeferredItem`s: the worker decodes, shrinks
+    an image larger than the training size, and draws the parameters; the resize of
+    smaller ones, flips, crops, erasing, the CRE copy and the mask are made per batch where
+    the model runs. The cache then keeps the pair the worker hands over, whichever of the
+    file's size and the training size is smaller. ``device_decode`` (with
+    ``device_augment``) hands JPEG files over as their bytes, decoded with their batch
+    (`ccreid.data.encoded`); the cache then keeps the bytes.
     """
 
     def __init__(
@@ -150,20 +172,25 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         schema: str = "atr",
         cache: bool = False,
         device_augment: bool = False,
+        device_decode: bool = False,
     ) -> None:
         if device_augment and not train:
             raise InputError("device_augment is for training items (train=True)")
+        if device_decode and not device_augment:
+            raise InputError("device_decode needs device_augment (its batch is decoded there)")
         if (cre or masks) and any(s.mask is None for s in samples):
             raise InputError(
                 "CRE and body masks need parsing masks: load the dataset with mask_root="
             )
         self.samples = samples
+        self.augment = augment
         self.cre, self.masks = cre, masks
         self.schema = get_schema(schema)
         self.geometric = geometric_transform(augment, train)
         self.pixels = pixel_transform(augment, train)
         self.resize = geometric_transform(augment, train=False)
         self.draw = ParamDraw(augment, cre) if device_augment else None
+        self.device_decode = device_decode
         self.cache: dict[int, tuple[torch.Tensor, torch.Tensor | None]] | None = (
             {} if cache else None
         )
@@ -172,16 +199,19 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         return len(self.samples)
 
     def _decoded(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """uint8 image (3, H, W) and 7-part map (1, H, W) or None, from cache or files;
-        resized to the training size already when the batch is augmented elsewhere."""
+        """uint8 image (3, H, W) and 7-part map (1, H, W) or None, from cache or files; when
+        the batch is augmented elsewhere, only an image larger than the training size is
+        resized here."""
         if self.cache is not None and index in self.cache:
             return self.cache[index]
         s = self.samples[index]
-        image = read_image(s.path)
+        encoded = read_jpeg_bytes(s.path) if self.device_decode else None
+        image = read_image(s.path) if encoded is None else encoded
+        size = tuple(image.shape[-2:]) if encoded is None else jpeg_size(encoded, s.path)
         parts = None
         if self.cre or self.masks:
-            parts = read_parts(s.mask, self.schema, tuple(image.shape[-2:]))
-        if self.draw is not None:
+            parts = read_parts(s.mask, self.schema, size)
+        if encoded is None and self.draw is not None and not resize_is_deferred(size, self.augment):
             image, parts = apply_geometric(self.resize, image, parts)
         if self.cache is not None:
             self.cache[index] = (image, parts)

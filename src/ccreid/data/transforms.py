@@ -90,6 +90,13 @@ class InputNormalizer:
         return x.mul_(self.scale.to(x.device)).add_(self.shift.to(x.device))
 
 
+def resize_is_deferred(size: tuple[int, int], cfg: AugmentConfig) -> bool:
+    """With ``data.augment_on=device``, an image no larger than the training size travels
+    at its own size and is resized with its whole batch where the model runs: fewer pixels
+    to keep, send and resize per sample. A larger one is shrunk by the worker first."""
+    return size[0] * size[1] <= cfg.height * cfg.width
+
+
 def apply_geometric(
     transform: v2.Transform, image: torch.Tensor, parts: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:

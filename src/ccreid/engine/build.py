@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from ccreid.config import ExperimentConfig
 from ccreid.config.schema import AUGMENT_ON
 from ccreid.data import AugmentConfig, InputNormalizer, ReIDData, ReIDImageDataset
-from ccreid.data.batch_augment import BatchAugment
+from ccreid.data.batch_augment import BatchAugment, DeferredCollate
 from ccreid.data.clips import ReIDClipDataset, dense_segments
 from ccreid.data.samplers import ClothesBalancedSampler, EpochSeeded, PKSampler
 from ccreid.engine.distributed import DistInfo
@@ -61,11 +61,28 @@ def reads_masks(cfg: ExperimentConfig) -> bool:
 
 def augments_on_device(setting: str, device: torch.device) -> bool:
     """``data.augment_on``, resolved once for the run: ``auto`` augments whole batches on a
-    CUDA device (the workers then only decode and resize) and in the data workers on the
+    CUDA device (the workers then decode and draw parameters) and in the data workers on the
     CPU, where the batch work would take the model's own cores."""
     if setting not in AUGMENT_ON:
         raise ConfigError(f"data.augment_on is {setting!r}; expected one of {AUGMENT_ON}")
     return setting == "device" or (setting == "auto" and device.type == "cuda")
+
+
+def decodes_on_device(setting: str, augment_on_device: bool, device: torch.device,
+                      video: bool) -> bool:  # fmt: skip
+    """``data.decode_on``, resolved once for the run: ``auto`` decodes JPEG files where the
+    model runs when it also augments there on a CUDA device, for image datasets (clips are
+    decoded by the workers)."""
+    if setting == "device":
+        if not augment_on_device:
+            raise ConfigError("data.decode_on=device needs augmentation on the device "
+                              "(data.augment_on=device, or auto on a CUDA device)")  # fmt: skip
+        if video:
+            raise ConfigError("data.decode_on=device is for image datasets: the frames of "
+                              "clips are decoded by the data workers")  # fmt: skip
+    return setting == "device" or (
+        setting == "auto" and augment_on_device and device.type == "cuda" and not video
+    )
 
 
 def check_training_config(cfg: ExperimentConfig) -> None:
@@ -87,17 +104,23 @@ def build_parts(
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
     on_device = augments_on_device(cfg.data.augment_on, device)
+    decode = decodes_on_device(cfg.data.decode_on, on_device, device, data.video)
     masks = model.trains_on_masks
-    loader, sampler = build_loader(cfg, data, masks, dist, device.type == "cuda", on_device)
+    loader, sampler = build_loader(cfg, data, masks, dist, device.type == "cuda", on_device,
+                                   decode)  # fmt: skip
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr,
                                  weight_decay=cfg.train.weight_decay)  # fmt: skip
     augment = AugmentConfig.of(cfg.data)
+    batch_augment = None
+    if on_device:
+        paths = [s.path for s in data.train] if decode else ()
+        batch_augment = BatchAugment(augment, cfg.train.cre, masks, paths)
     step = StepSettings(
         device=device, dtype=resolve_dtype(cfg.train.precision, device),
         channels_last=cfg.train.channels_last, cre=cfg.train.cre,
         normalize=InputNormalizer(augment.mean, augment.std),
         erased_clothes_base=data.num_train_clothes if cfg.train.cre_clothes == "own" else None,
-        augment=BatchAugment(augment, cfg.train.cre, masks) if on_device else None,
+        augment=batch_augment,
     )  # fmt: skip
     return TrainingParts(model, build_objective(cfg), optimizer, build_scheduler(cfg, optimizer),
                          loader, sampler, step, inference_options(cfg, device))  # fmt: skip
@@ -112,11 +135,12 @@ def build_objective(cfg: ExperimentConfig) -> ReIDObjective:
 
 def build_loader(
     cfg: ExperimentConfig, data: ReIDData, masks: bool, dist: DistInfo, pin_memory: bool = False,
-    device_augment: bool = False,
+    device_augment: bool = False, device_decode: bool = False,
 ) -> tuple[DataLoader, EpochSeeded]:  # fmt: skip
     """The P x K loader; every sample's augmentation is seeded by its place in the epoch.
     A video dataset's items are clips of its tracklets (``data.seq_len``, ``data.stride``).
-    ``device_augment``: items are `DeferredItem`s for the step's `BatchAugment`."""
+    ``device_augment``: items are `DeferredItem`s for the step's `BatchAugment`, with
+    JPEG files as their bytes when ``device_decode``."""
     d = cfg.data
     augment = AugmentConfig.of(d)
     items = data.train
@@ -128,7 +152,8 @@ def build_loader(
     else:
         train_set = ReIDImageDataset(items, augment, train=True, cre=cfg.train.cre, masks=masks,
                                      schema=d.schema, cache=d.cache,
-                                     device_augment=device_augment)  # fmt: skip
+                                     device_augment=device_augment,
+                                     device_decode=device_decode)  # fmt: skip
     pids = [s.pid for s in items]
     shape = {"num_identities": d.identities_per_batch, "num_instances": d.num_instances,
              "seed": cfg.train.seed, "rank": dist.rank, "world_size": dist.world_size}  # fmt: skip
@@ -140,6 +165,7 @@ def build_loader(
     loader = DataLoader(
         train_set, batch_size=sampler.batch_size, sampler=sampler, num_workers=d.workers,
         drop_last=True, pin_memory=pin_memory, persistent_workers=d.workers > 0,
+        collate_fn=DeferredCollate(augment) if device_augment else None,
     )  # fmt: skip
     return loader, sampler
 

@@ -187,9 +187,17 @@ def _attention_probe(parts: TrainingParts, data: ReIDData):
 
 # What a resumed run may change in its config: the schedule's length (train.epochs), and
 # what cannot change a single number of it: the data workers (resume is bit-exact with any
-# number of them), and name / output_dir (they only say where the run folder is). Any other
+# number of them), where augmentation and decoding run and the decoded-file cache (the same
+# tensors either way on the CPU), and name / output_dir (they only say where the run folder is). Any other
 # change would mix two recipes in one run under the first one's config.yaml.
-RESUMABLE_KEYS = ("train.epochs", "data.workers", "name", "output_dir")
+RESUMABLE_KEYS = (
+    "train.epochs",
+    "data.workers",
+    "data.augment_on",
+    "data.cache",
+    "name",
+    "output_dir",
+)
 
 
 def check_resume_config(run: RunFolder, cfg: ExperimentConfig) -> None:
