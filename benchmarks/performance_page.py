@@ -257,7 +257,40 @@ def data_section(r: Result) -> str:
             )  # fmt: skip
             + "."
         )
-    return text
+    return text + worker_cost_table(r)
+
+
+def worker_cost_table(r: Result) -> str:
+    """A data worker's CPU time per sample with each ``data.augment_on`` / ``decode_on``."""
+    sizes = sorted({k.split("_")[0] for k in r if k.endswith("_augment_on_worker")})
+    if not sizes:
+        return ""
+    rows = [
+        [s, r[f"{s}_worker_cpu_ms_per_sample_augment_on_worker"],
+         f"{r[f'{s}_worker_cpu_ms_per_sample_augment_on_device']} "
+         f"({r[f'{s}_worker_cpu_device_over_worker']}x)",
+         f"{r.get(f'{s}_worker_cpu_ms_per_sample_decode_on_device', '-')} "
+         f"({r.get(f'{s}_worker_cpu_decode_on_device_over_worker', '-')}x)",
+         r.get(f"{s}_batch_augment_ms_per_sample_on_this_cpu", "-"),
+         r.get(f"{s}_batch_decode_and_augment_ms_per_sample_on_this_cpu", "-")]
+        for s in sizes
+    ]  # fmt: skip
+    return (
+        "\n\nCPU time a data worker spends per training sample (CRE + body mask, one thread), "
+        "and the batched work moved to the model's device, timed here on the CPU per sample "
+        "of a batch of 32:\n\n"
+        + table(
+            [
+                "size",
+                "`augment_on=worker` (ms)",
+                "`augment_on=device`",
+                "`augment_on=device`, `decode_on=device`",
+                "batched augmentation (ms)",
+                "batched decoding + augmentation (ms)",
+            ],
+            rows,
+        )  # fmt: skip
+    )
 
 
 def train_section(results: dict[str, Result]) -> str:

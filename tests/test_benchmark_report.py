@@ -74,3 +74,16 @@ def test_a_run_replaces_only_its_own_kinds_figures(tmp_path: Path, monkeypatch) 
     assert stored["Other kind"] == {"eval": {"old": 1}}
     assert stored[kind]["eval"]["new"] == 2
     assert {"machine", "device", "torch", "date"} <= set(stored[kind]["eval"])
+
+
+def test_the_data_section_shows_each_workers_cost_per_sample() -> None:
+    """Every size's worker CPU time per sample appears with its ratio to ``worker``."""
+    r = {f"{s}_{k}": v for s in ("128x64", "256x128") for k, v in {
+        "workers0_samples_s": 1.0, "worker_cpu_ms_per_sample_augment_on_worker": 2.0,
+        "worker_cpu_ms_per_sample_augment_on_device": 0.8, "worker_cpu_device_over_worker": 0.4,
+        "worker_cpu_ms_per_sample_decode_on_device": 0.6,
+        "worker_cpu_decode_on_device_over_worker": 0.3,
+        "batch_augment_ms_per_sample_on_this_cpu": 1.5}.items()}  # fmt: skip
+    text = readme_tables.data_section(r)
+    for size in ("128x64", "256x128"):
+        assert f"| {size} | 2.0 | 0.8 (0.4x) | 0.6 (0.3x) | 1.5 | - |" in text
