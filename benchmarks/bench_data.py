@@ -120,13 +120,17 @@ def augment_on_figures(samples: list[Sample], h: int, w: int) -> dict[str, float
         augment = BatchAugment(aug, cre=True, masks=True)
         seconds, _ = timed(lambda a=augment, b=batch: [a(b) for _ in range(10)], repeat=3)
         out[p + f"{name}_ms_per_sample_on_this_cpu"] = round(seconds / (10 * 32) * 1e3, 3)
-    out[p + "workers2_device_augment_samples_s"] = round(loader_rate(device, 2), 1)
+    rate = loader_rate(device, 2, collate=DeferredCollate(aug))
+    out[p + "workers2_device_augment_samples_s"] = round(rate, 1)
     return out
 
 
-def loader_rate(ds: ReIDImageDataset, workers: int, epochs: int = 1) -> float:
+def loader_rate(
+    ds: ReIDImageDataset, workers: int, epochs: int = 1, collate: Callable | None = None
+) -> float:
     """Samples/s of the last of ``epochs`` passes (persistent workers keep their cache)."""
-    loader = DataLoader(ds, batch_size=32, num_workers=workers, persistent_workers=workers > 0)
+    loader = DataLoader(ds, batch_size=32, num_workers=workers, persistent_workers=workers > 0,
+                        collate_fn=collate)  # fmt: skip
     seconds = 0.0
     for _ in range(epochs):
         seconds, _ = timed(lambda: sum(len(b.pid) for b in loader))

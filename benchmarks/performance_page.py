@@ -269,8 +269,9 @@ def worker_cost_table(r: Result) -> str:
         [s, r[f"{s}_worker_cpu_ms_per_sample_augment_on_worker"],
          f"{r[f'{s}_worker_cpu_ms_per_sample_augment_on_device']} "
          f"({r[f'{s}_worker_cpu_device_over_worker']}x)",
-         f"{r.get(f'{s}_worker_cpu_ms_per_sample_decode_on_device', '-')} "
-         f"({r.get(f'{s}_worker_cpu_decode_on_device_over_worker', '-')}x)",
+         f"{r[f'{s}_worker_cpu_ms_per_sample_decode_on_device']} "
+         f"({r[f'{s}_worker_cpu_decode_on_device_over_worker']}x)"
+         if f"{s}_worker_cpu_ms_per_sample_decode_on_device" in r else "-",
          r.get(f"{s}_batch_augment_ms_per_sample_on_this_cpu", "-"),
          r.get(f"{s}_batch_decode_and_augment_ms_per_sample_on_this_cpu", "-")]
         for s in sizes

@@ -14,9 +14,9 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from ccreid.config import ConfigError
-from ccreid.data import AugmentConfig, ReIDImageDataset, Sample, SeededIndex
+from ccreid.data import AugmentConfig, ReIDImageDataset, Sample, SeededIndex, encoded
 from ccreid.data.batch_augment import BatchAugment, DeferredCollate
-from ccreid.data.encoded import EncodedImageError, read_jpeg_bytes
+from ccreid.data.encoded import ImageReadError, JpegDecoder, read_file_bytes
 from ccreid.engine.build import decodes_on_device
 from ccreid.errors import InputError
 
@@ -67,10 +67,16 @@ def test_the_cache_keeps_the_bytes(tmp_path: Path) -> None:
     """What is cheapest to keep: the file's bytes; later epochs need no file."""
     samples = _files(tmp_path, FILES[:2])
     cfg = AugmentConfig(height=48, width=24, pad=2)
-    want, _, _, device = _batches(samples, cfg, cache=True)
+    want, listed, _, device = _batches(samples, cfg, cache=True)
     for i, s in enumerate(samples):
-        assert torch.equal(device.cache[i][0], read_jpeg_bytes(s.path))
-        Path(s.path).unlink()
+        kept = device.cache[i][0]
+        assert kept.numpy().tobytes() == Path(s.path).read_bytes()
+        # the batch holds copies: a cached tensor sent to the main process would move to
+        # shared memory in place and keep its segment open for as long as the cache lives
+        assert all(im.untyped_storage().data_ptr() != kept.untyped_storage().data_ptr()
+                   for im in listed.image)  # fmt: skip
+    for file in tmp_path.iterdir():
+        file.unlink()  # images and masks: only the cache can answer from here on
     keys = [SeededIndex(i % len(samples), 101 * i + 7) for i in range(2 * len(samples))]
     again = BatchAugment(cfg, cre=True, masks=True)(DeferredCollate(cfg)([device[k] for k in keys]))
     assert torch.equal(again.image, want.image) and torch.equal(again.erased, want.erased)
@@ -84,7 +90,7 @@ def test_a_corrupt_jpeg_is_named(tmp_path: Path) -> None:
     device = ReIDImageDataset(samples, cfg, train=True, device_augment=True, device_decode=True)
     batch = DeferredCollate(cfg)([device[SeededIndex(i, i)] for i in range(2)])
     augment = BatchAugment(cfg, paths=[s.path for s in samples])
-    with pytest.raises(EncodedImageError, match=r"cannot decode image .*1\.jpg: .*truncated"):
+    with pytest.raises(ImageReadError, match=r"cannot decode image .*1\.jpg: .*truncated"):
         augment(batch)
 
 
@@ -98,7 +104,48 @@ def test_decode_on_resolves_as_documented() -> None:
     assert not decodes_on_device("worker", True, cuda, video=False)
     with pytest.raises(ConfigError, match="needs augmentation on the device"):
         decodes_on_device("device", False, cpu, video=False)
+    with pytest.raises(ConfigError, match="data.decode_on is 'gpu'"):
+        decodes_on_device("gpu", True, cuda, video=False)
     with pytest.raises(ConfigError, match="image datasets"):
         decodes_on_device("device", True, cuda, video=True)
     with pytest.raises(InputError, match="device_augment"):
         ReIDImageDataset([], AugmentConfig(), train=True, device_decode=True)
+
+
+def test_without_parts_the_listed_batch_equals_the_workers_batch(tmp_path: Path) -> None:
+    """No CRE and no mask: the maps are empty and stay so on the decoding path."""
+    samples = _files(tmp_path, FILES)
+    cfg = AugmentConfig(height=48, width=24, pad=2)
+    worker = ReIDImageDataset(samples, cfg, train=True)
+    device = ReIDImageDataset(samples, cfg, train=True, device_augment=True, device_decode=True)
+    keys = [SeededIndex(i, 13 * i + 1) for i in range(len(samples))]
+    want = default_collate([worker[k] for k in keys])
+    got = BatchAugment(cfg)(DeferredCollate(cfg)([device[k] for k in keys]))
+    assert torch.equal(got.image, want.image)
+    assert got.erased.numel() == got.mask.numel() == 0
+
+
+def test_a_device_without_a_decoder_falls_back_to_the_cpu_once_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A device whose decoder fails on every file: the CPU decodes them, one warning, and
+    the device is not asked again."""
+    real, asked = encoded._jpeg, []
+
+    def only_cpu(data, device):
+        asked.append(device.type)
+        if device.type != "cpu":
+            raise RuntimeError("no decoder")
+        return real(data, device)
+
+    monkeypatch.setattr(encoded, "_jpeg", only_cpu)
+    files = [read_file_bytes(s.path) for s in _files(tmp_path, FILES[:2])]
+    decoder, meta = JpegDecoder(["a.jpg", "b.jpg"]), torch.device("meta")
+    with caplog.at_level("WARNING"):
+        first = decoder(files, torch.tensor([0, 1]), meta)
+    assert [im.shape for im in first] == [(3, 40, 20), (3, 96, 44)]
+    assert all(im.device.type == "meta" for im in first)
+    assert not decoder.device_can_decode and "cannot decode JPEG" in caplog.text
+    asked.clear()
+    decoder(files, torch.tensor([0, 1]), meta)
+    assert asked == ["cpu"]  # one batched call on the CPU, the device not tried again

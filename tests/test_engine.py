@@ -101,7 +101,9 @@ def test_model_selection_never_reads_a_test_image(
     happens="bit-identical weights to an uninterrupted run",
 )
 @pytest.mark.parametrize(
-    "resumed_with", [{}, {"data.augment_on": "device", "data.cache": True}], ids=["same", "moved"]
+    "resumed_with",
+    [{}, {"data.augment_on": "device", "data.decode_on": "device", "data.cache": True}],
+    ids=["same", "moved"],
 )
 def test_resume_gives_the_same_weights(
     tiny_synthetic: Path, tmp_path: Path, resumed_with: dict[str, object]

@@ -49,7 +49,8 @@ class DataConfig:
     workers: int = 2
     """Data loader worker processes (persistent across epochs)."""
     cache: bool = False
-    """Keep decoded images and parsing maps in memory after their first read (per worker)."""
+    """Keep decoded images and parsing maps in memory after their first read (per worker);
+    with decode_on=device, a JPEG file's bytes instead of its pixels."""
     augment_on: str = "auto"
     """Where training augmentation runs: worker (each data worker augments its samples) or
     device (workers decode, and shrink only images larger than the training size; the

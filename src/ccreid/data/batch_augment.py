@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from torch.utils.data import default_collate
 
 from ccreid.data.augment_params import BatchParams
-from ccreid.data.encoded import decode_on
+from ccreid.data.encoded import JpegDecoder
 from ccreid.data.images import DeferredItem, ReIDItem, at_one_size
-from ccreid.data.transforms import AugmentConfig, apply_geometric, erasing_fill, geometric_transform
+from ccreid.data.transforms import AugmentConfig, erasing_fill, geometric_transform, resize_pair
 from ccreid.parsing import body_mask, erase_clothes
 
 _EMPTY = torch.empty(0)
@@ -71,7 +71,10 @@ class DeferredCollate:
         if all(it.image.ndim > 1 for it in items):
             return default_collate(at_one_size(items, self.resize))
         rest = default_collate([it._replace(image=_EMPTY, parts=_EMPTY) for it in items])
-        return rest._replace(image=[it.image for it in items], parts=[it.parts for it in items])
+        # Copies: a tensor sent to the main process moves to shared memory in place, and a
+        # cached one (``data.cache``) would keep its shared segment open for good.
+        return rest._replace(image=[it.image.clone() for it in items],
+                             parts=[it.parts.clone() for it in items])  # fmt: skip
 
 
 class BatchAugment:
@@ -87,7 +90,7 @@ class BatchAugment:
         """``paths``: the training samples' files by index, named when one fails to decode
         here (``data.decode_on=device``)."""
         self.flip, self.pad, self.erasing = cfg.flip > 0, cfg.pad, cfg.random_erasing > 0
-        self.paths = paths
+        self.decode = JpegDecoder(paths)
         self.cre, self.masks = cre, masks
         self.fill = torch.tensor(erasing_fill(cfg), dtype=torch.uint8)
         self.size = (cfg.height, cfg.width)
@@ -119,15 +122,11 @@ class BatchAugment:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of listed images (JPEG bytes among them) decoded on ``device``, each
         with its map at the training size."""
-        paths = [
-            self.paths[int(i)] if self.paths else f"training item {int(i)}" for i in batch.index
-        ]
-        pairs = [
-            apply_geometric(self.resize, image, part.to(device) if part.numel() else None)
-            for image, part in zip(decode_on(batch.image, device, paths), batch.parts, strict=True)
-        ]
-        parts = torch.stack([p for _, p in pairs]) if pairs[0][1] is not None else _EMPTY
-        return torch.stack([image for image, _ in pairs]), parts.to(device)
+        decoded = self.decode(batch.image, batch.index, device)
+        pairs = [resize_pair(self.resize, image, part.to(device))
+                 for image, part in zip(decoded, batch.parts, strict=True)]  # fmt: skip
+        images, parts = zip(*pairs, strict=True)
+        return torch.stack(images), torch.stack(parts) if parts[0].numel() else _EMPTY
 
     def apply(
         self, images: torch.Tensor, parts: torch.Tensor, p: BatchParams
@@ -135,8 +134,7 @@ class BatchAugment:
         """Images (N, 3, h, w) and maps (N, 1, h, w) or empty -> image, CRE copy, mask at
         the training size."""
         if tuple(images.shape[-2:]) != self.size:
-            images, resized = apply_geometric(self.resize, images, parts if parts.numel() else None)
-            parts = parts if resized is None else resized
+            images, parts = resize_pair(self.resize, images, parts)
         if self.flip or self.pad > 0:
             index = window_index(p, *images.shape[-2:], self.pad)
             images = gather_window(images, index, self.pad)

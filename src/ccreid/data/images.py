@@ -14,7 +14,7 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms import v2
 
 from ccreid.data.augment_params import ParamDraw
-from ccreid.data.encoded import jpeg_size, read_jpeg_bytes
+from ccreid.data.encoded import ImageReadError, is_jpeg, jpeg_size, read_file_bytes
 from ccreid.data.records import Sample, SeededIndex
 from ccreid.data.transforms import (
     AugmentConfig,
@@ -22,16 +22,13 @@ from ccreid.data.transforms import (
     geometric_transform,
     pixel_transform,
     resize_is_deferred,
+    resize_pair,
 )
-from ccreid.errors import CCReIDError, InputError
+from ccreid.errors import InputError
 from ccreid.parsing import ParsingSchema, body_mask, erase_clothes, get_schema, to_parts
 from ccreid.parsing.labelmaps import LabelMapError, read_label_map
 
 _EMPTY = torch.empty(0)
-
-
-class ImageReadError(CCReIDError, RuntimeError):
-    """An image or mask file that cannot be decoded."""
 
 
 class ReIDItem(NamedTuple):
@@ -70,8 +67,8 @@ def at_one_size(items: list[DeferredItem], resize: v2.Transform) -> list[Deferre
         return items
     resized = []
     for it in items:
-        image, parts = apply_geometric(resize, it.image, it.parts if it.parts.numel() else None)
-        resized.append(it._replace(image=image, parts=it.parts if parts is None else parts))
+        image, parts = resize_pair(resize, it.image, it.parts)
+        resized.append(it._replace(image=image, parts=parts))
     return resized
 
 
@@ -79,11 +76,7 @@ def read_image(path: str | Path) -> torch.Tensor:
     """Decode an image file to uint8 RGB (3, H, W); grey and RGBA are converted, 16-bit
     images scaled to 8 bits. The one decoder of the project: datasets, ``ccreid search``,
     ``ccreid serve`` and ``model.embed`` all read images through it (or its bytes form)."""
-    try:
-        data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
-    except OSError as exc:
-        raise ImageReadError(f"cannot read image {path}: {exc.strerror or exc}") from None
-    return decode_image_bytes(data, str(path))
+    return decode_image_bytes(read_file_bytes(path), str(path))
 
 
 def decode_image_bytes(data: bytes | torch.Tensor, name: str = "the image") -> torch.Tensor:
@@ -205,13 +198,15 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         if self.cache is not None and index in self.cache:
             return self.cache[index]
         s = self.samples[index]
-        encoded = read_jpeg_bytes(s.path) if self.device_decode else None
-        image = read_image(s.path) if encoded is None else encoded
-        size = tuple(image.shape[-2:]) if encoded is None else jpeg_size(encoded, s.path)
+        data = read_file_bytes(s.path)
+        encoded = self.device_decode and is_jpeg(data)  # decoded with its batch
+        image = data if encoded else decode_image_bytes(data, s.path)
         parts = None
         if self.cre or self.masks:
+            size = jpeg_size(data, s.path) if encoded else tuple(image.shape[-2:])
             parts = read_parts(s.mask, self.schema, size)
-        if encoded is None and self.draw is not None and not resize_is_deferred(size, self.augment):
+        shrink = self.draw is not None and not encoded  # a larger file shrinks here
+        if shrink and not resize_is_deferred(tuple(image.shape[-2:]), self.augment):
             image, parts = apply_geometric(self.resize, image, parts)
         if self.cache is not None:
             self.cache[index] = (image, parts)

@@ -105,3 +105,13 @@ def apply_geometric(
         return transform(tv_tensors.Image(image)).as_subclass(torch.Tensor), None
     img, msk = transform(tv_tensors.Image(image), tv_tensors.Mask(parts))
     return img.as_subclass(torch.Tensor), msk.as_subclass(torch.Tensor)
+
+
+def resize_pair(
+    resize: v2.Transform, image: torch.Tensor, parts: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`apply_geometric` for deferred items, whose missing map is an empty tensor."""
+    if not parts.numel():
+        return apply_geometric(resize, image, None)[0], parts
+    resized, resized_parts = apply_geometric(resize, image, parts)
+    return resized, resized_parts if resized_parts is not None else parts

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ccreid.config import ExperimentConfig
-from ccreid.config.schema import AUGMENT_ON
+from ccreid.config.schema import AUGMENT_ON, DECODE_ON
 from ccreid.data import AugmentConfig, InputNormalizer, ReIDData, ReIDImageDataset
 from ccreid.data.batch_augment import BatchAugment, DeferredCollate
 from ccreid.data.clips import ReIDClipDataset, dense_segments
@@ -73,6 +73,8 @@ def decodes_on_device(setting: str, augment_on_device: bool, device: torch.devic
     """``data.decode_on``, resolved once for the run: ``auto`` decodes JPEG files where the
     model runs when it also augments there on a CUDA device, for image datasets (clips are
     decoded by the workers)."""
+    if setting not in DECODE_ON:
+        raise ConfigError(f"data.decode_on is {setting!r}; expected one of {DECODE_ON}")
     if setting == "device":
         if not augment_on_device:
             raise ConfigError("data.decode_on=device needs augmentation on the device "

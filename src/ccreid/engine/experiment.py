@@ -185,19 +185,16 @@ def _attention_probe(parts: TrainingParts, data: ReIDData):
     return attention_probe(model, gallery[:: max(1, len(gallery) // 64)][:64], parts.inference)
 
 
-# What a resumed run may change in its config: the schedule's length (train.epochs), and
-# what cannot change a single number of it: the data workers (resume is bit-exact with any
-# number of them), where augmentation and decoding run and the decoded-file cache (the same
-# tensors either way on the CPU), and name / output_dir (they only say where the run folder is). Any other
-# change would mix two recipes in one run under the first one's config.yaml.
+# What a resumed run may change in its config: the schedule's length (train.epochs); what
+# cannot change a single number of it: the data workers (resume is bit-exact with any
+# number of them) and the decoded-file cache; where augmentation and decoding run (the
+# same tensors on the CPU, the same within rounding on CUDA); and name / output_dir (they
+# only say where the run folder is). Any other change would mix two recipes in one run
+# under the first one's config.yaml.
 RESUMABLE_KEYS = (
-    "train.epochs",
-    "data.workers",
-    "data.augment_on",
-    "data.cache",
-    "name",
+    "train.epochs", "data.workers", "data.cache", "data.augment_on", "data.decode_on", "name",
     "output_dir",
-)
+)  # fmt: skip
 
 
 def check_resume_config(run: RunFolder, cfg: ExperimentConfig) -> None:
