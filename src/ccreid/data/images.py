@@ -198,12 +198,10 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         if self.cache is not None and index in self.cache:
             return self.cache[index]
         s = self.samples[index]
-        data = read_file_bytes(s.path)
-        encoded = self.device_decode and is_jpeg(data)  # decoded with its batch
-        image = data if encoded else decode_image_bytes(data, s.path)
+        image, encoded = self._read(s.path)
         parts = None
         if self.cre or self.masks:
-            size = jpeg_size(data, s.path) if encoded else tuple(image.shape[-2:])
+            size = jpeg_size(image, s.path) if encoded else tuple(image.shape[-2:])
             parts = read_parts(s.mask, self.schema, size)
         shrink = self.draw is not None and not encoded  # a larger file shrinks here
         if shrink and not resize_is_deferred(tuple(image.shape[-2:]), self.augment):
@@ -211,6 +209,13 @@ class ReIDImageDataset(Dataset[ReIDItem]):
         if self.cache is not None:
             self.cache[index] = (image, parts)
         return image, parts
+
+    def _read(self, path: str) -> tuple[torch.Tensor, bool]:
+        """The decoded image, or with ``device_decode`` a JPEG's bytes (then True)."""
+        if not self.device_decode:
+            return read_image(path), False
+        data = read_file_bytes(path)
+        return (data, True) if is_jpeg(data) else (decode_image_bytes(data, path), False)
 
     def __getitem__(self, key: int | SeededIndex) -> ReIDItem | DeferredItem:
         if isinstance(key, SeededIndex):  # augmentation seeded by its position in the epoch
