@@ -38,6 +38,7 @@ def test_help_lists_every_registered_command() -> None:
         (["train"], "Missing argument"),
         (["eval", "configs/base.yaml"], "missing --model/-m"),
         (["demo", "--seeds", "0"], "--seeds must be >= 1"),
+        (["demo", "--resume", "--overwrite"], "pass one"),
     ],
 )
 def test_usage_mistakes_give_the_short_usage_message_and_exit_2(args, message) -> None:

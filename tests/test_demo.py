@@ -183,3 +183,44 @@ def test_video_demo_trains_clips_and_evaluates_tracklets(tmp_path: Path) -> None
     res = json.loads((run / "results.json").read_text())
     assert {"general", "cc"} <= set(res)
     assert "clips of 4 frames" in page.read_text()
+
+
+@pytest.mark.reliability(
+    tried="`ccreid demo` again into a folder that holds a demo, or continued with more seeds",
+    happens=(
+        "refused, naming `--overwrite` and `--resume`; `--resume` keeps finished runs "
+        "(checkpoints untouched) and trains only the missing seeds and variants"
+    ),
+)
+def test_resume_keeps_finished_runs_and_trains_what_is_missing(tmp_path: Path) -> None:
+    """A demo continued with more variants and seeds: the finished run is not trained again
+    (its checkpoint is untouched), the new ones are, and the tables cover all of them."""
+    from rich.console import Console
+
+    from ccreid.fileio import RunFolderError
+
+    run_demo(tmp_path, budget="tiny", variants=["baseline"])
+    first = tmp_path / "seed-0" / "runs" / slug("baseline")
+    before = {p.name: p.stat().st_mtime_ns for p in first.rglob("*.safetensors")}
+    assert before
+    with pytest.raises(RunFolderError, match="--resume to continue it"):
+        run_demo(tmp_path, budget="tiny", variants=["baseline"])
+    console = Console(record=True, width=200)
+    run_demo(tmp_path, budget="tiny", variants=["baseline", "+CRE"], seeds=2, resume=True,
+             console=console)  # fmt: skip
+    log = console.export_text()
+    assert log.count("not trained again") == 1 and "seed 0, baseline: finished" in log
+    assert {p.name: p.stat().st_mtime_ns for p in first.rglob("*.safetensors")} == before
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary) == {"baseline", "+CRE"}
+    assert set(summary["+CRE"]["seeds"]) == {"0", "1"}
+    study = json.loads((tmp_path / "study.json").read_text())
+    assert any(d["metric"] == "cc/mAP" for d in study["differences"])
+
+
+def test_resume_and_overwrite_together_are_refused(tmp_path: Path) -> None:
+    from ccreid.errors import InputError
+
+    with pytest.raises(InputError, match="overwrite"):
+        run_demo(tmp_path, budget="tiny", overwrite=True, resume=True)
+    assert not (tmp_path / "seed-0").exists()

@@ -103,7 +103,7 @@ def seed_data(out: Path, seed: int) -> list[str]:
 
 def run_demo(
     out: str | Path = "runs/demo",
-    budget: str = "fast",
+    budget: str | Budget = "fast",
     seed: int = 0,
     console: Console | None = None,
     seeds: int = 1,
@@ -112,10 +112,14 @@ def run_demo(
     scenes: str = "cluttered",
     variants: list[str] | None = None,
     video: bool = False,
+    resume: bool = False,
 ) -> Path:
     """For each of ``seeds`` seeds (``seed``, ``seed + 1``, ...): draw the synthetic set,
     train and evaluate the four variants (or the named ``variants``). Then write one report
-    with mean and spread. An earlier demo in ``out`` is replaced only with ``overwrite``.
+    with mean and spread. An earlier demo in ``out`` is replaced only with ``overwrite``,
+    or continued with ``resume``: its finished runs are kept, a stopped one resumes from
+    its last complete epoch, and runs it lacks (other seeds or variants) are trained.
+    ``budget`` is a name in ``BUDGETS`` or a `Budget` (a recipe experiment).
 
     A run with a mask head (``model.mask_head=true`` in ``overrides``) is evaluated a
     second time with its own predicted masks (``predicted_masks.json`` in its folder).
@@ -124,8 +128,8 @@ def run_demo(
     console = console or Console(markup=False, highlight=False)
     chosen = _chosen_variants(variants)
     out = Path(out)
-    _refuse_earlier_demo(out, overwrite)
-    b = BUDGETS[budget]
+    _check_out(out, overwrite, resume)
+    b = BUDGETS[budget] if isinstance(budget, str) else budget
     start = time.perf_counter()
     configs = {name: load_config(None, [*demo_overrides(b, video), f"train.cre={cre}",
                                         f"model.attention={attention}", *(overrides or [])])
@@ -139,7 +143,7 @@ def run_demo(
         drawn[s] = _draw(out, s, b.synthetic(s, scenes, video), video, console)
         return drawn[s]
 
-    by_seed = run_study(study, console, overwrite=True, data_for=data_for,
+    by_seed = run_study(study, console, overwrite=not resume, data_for=data_for,
                         after_run=lambda *run: _after_run(*run, console))  # fmt: skip
     elapsed = time.perf_counter() - start
     summary = summarise(by_seed)
@@ -159,13 +163,18 @@ def run_demo(
     return page
 
 
-def _refuse_earlier_demo(out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool, resume: bool) -> None:
+    """Refuse to write over an earlier demo unless told to replace or continue it."""
+    if overwrite and resume:
+        raise InputError("choose one of overwrite (start again) and resume (continue)")
     ensure_writable(out)
+    if resume:
+        return
     earlier = sorted(p.name for p in out.glob("seed-*/runs"))
     if (earlier or (out / "summary.json").exists()) and not overwrite:
         raise RunFolderError(
             f"{out} already holds a demo ({', '.join(earlier) or 'summary.json'}): pass "
-            "--overwrite to replace it, or choose another --out"
+            "--overwrite to replace it, --resume to continue it, or choose another --out"
         )
 
 

@@ -40,6 +40,13 @@ def demo(
         int, typer.Option(help="Number of seeds (seed, seed+1, ...): mean and spread.")
     ] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo in --out.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue an earlier demo in --out: finished runs are kept, "
+            "missing seeds or variants are trained."
+        ),
+    ] = False,
     scenes: Annotated[
         str,
         typer.Option(help="cluttered (tracklet backdrops) or plain (control: no background cue)."),
@@ -67,9 +74,11 @@ def demo(
         raise typer.BadParameter(f"budget must be one of {', '.join(BUDGETS)}")
     if seeds < 1:
         raise typer.BadParameter(f"--seeds must be >= 1, got {seeds}")
+    if overwrite and resume:
+        raise typer.BadParameter("--overwrite starts again and --resume continues: pass one")
     page = run_demo(out, budget, seed, err if as_json else console, seeds=seeds,
                     overrides=overrides or [], overwrite=overwrite, scenes=scenes,
-                    variants=variant, video=video)  # fmt: skip
+                    variants=variant, video=video, resume=resume)  # fmt: skip
     if as_json:
         import json
 
