@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,16 @@ def test_study_refuses_what_it_sets_itself_and_names_a_missing_config(cli, tmp_p
     res = cli("study", tmp_path / "nope.yaml", "--seeds", 2, "-o", tmp_path / "s", expect=1)
     assert "nope.yaml" in res.err
     assert not (tmp_path / "s").exists()
+
+
+def test_a_moved_study_folder_keeps_its_finished_runs(
+    study_dir: Path, tiny_synthetic: Path, cli, tmp_path: Path
+) -> None:
+    """Run folders and names follow the study folder: a copy elsewhere trains nothing again."""
+    moved = tmp_path / "moved"
+    shutil.copytree(study_dir / "out", moved)
+    res = cli("study", study_dir / "baseline.yaml", study_dir / "bsga.yaml", "--seeds", 2,
+              "-o", moved, *_overrides(tiny_synthetic, study_dir), expect=0)  # fmt: skip
+    assert res.out.count("not trained again") == 4
+    record = json.loads((moved / "study.json").read_text())
+    assert record["configs"]["bsga"]["runs"]["1"] == "seed-1/runs/bsga"

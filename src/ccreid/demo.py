@@ -147,16 +147,8 @@ def run_demo(
                         after_run=lambda *run: _after_run(*run, console))  # fmt: skip
     elapsed = time.perf_counter() - start
     summary = summarise(by_seed)
-    page = _report(out, b, video, by_seed, drawn[seed], summary, elapsed)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
-    write_study(
-        out,
-        by_seed,
-        title="ccreid demo: the ablation as a study over seeds",
-        intro=f"The full report, with figures: {page}",
-        label="variant",
-        summary=summary,
-    )
+    intro = _intro(b, video, scenes, overrides or [], list(by_seed), elapsed, resume)
+    page = _publish(out, intro, by_seed, drawn[seed], summary)
     _print_table(console, summary)
     console.print(Text(f"report: {page} and {page.with_suffix('.md')}  "
                        f"({(time.perf_counter() - start) / 60:.1f} min in all)"))  # fmt: skip
@@ -194,21 +186,41 @@ def _draw(out: Path, seed: int, syn: SyntheticConfig, video: bool, console: Cons
     return data
 
 
-def _report(out: Path, b: Budget, video: bool, by_seed: dict[int, dict[str, RunFolder]],
-            data: ReIDData, summary: dict[str, Any], elapsed: float) -> Path:  # fmt: skip
-    intro = (
-        f"Synthetic clothes-changing data ({b.train_ids} train / {b.test_ids} test ids, cluttered "
-        f"tracklet scenes, {b.images_per_camera} training images per camera), {b.backbone} "
+def _intro(b: Budget, video: bool, scenes: str, overrides: list[str], seeds: list[int],
+           elapsed: float, resume: bool) -> str:  # fmt: skip
+    """The report's first paragraph: what was trained on what, where, and how long it took."""
+    backdrops = (f"{b.backdrop_places} shared backdrop places per camera" if b.backdrop_places
+                 else "a backdrop per tracklet")  # fmt: skip
+    took = (f"this continuation took {elapsed / 60:.1f} min (runs kept from before not counted)"
+            if resume else f"training and evaluation took {elapsed / 60:.1f} min")  # fmt: skip
+    return (
+        f"Synthetic clothes-changing data ({b.train_ids} train / {b.test_ids} test ids, "
+        f"{'plain scenes' if scenes == 'plain' else 'cluttered scenes, ' + backdrops}, "
+        f"{b.images_per_camera} training images per camera), {b.backbone} "
         f"from scratch at {b.height}x{b.width}, {b.epochs} epochs, "
-        f"P x K = 8 x 4{' clips of 4 frames' if video else ''}, L_id + L_BCTri; "
-        f"seeds {', '.join(map(str, by_seed))}; "
-        f"{describe_cpu()}; training and evaluation took {elapsed / 60:.1f} min."
+        f"P x K = 8 x 4{' clips of 4 frames' if video else ''}, L_id + L_BCTri"
+        f"{'; overrides ' + ' '.join(overrides) if overrides else ''}; "
+        f"seeds {', '.join(map(str, seeds))}; {describe_cpu()}; {took}."
     )
+
+
+def _publish(out: Path, intro: str, by_seed: dict[int, dict[str, RunFolder]],
+             data: ReIDData, summary: dict[str, Any]) -> Path:  # fmt: skip
+    """Write the report, ``summary.json`` and the study table; returns the report page."""
     first = {name: run.path for name, run in next(iter(by_seed.values())).items()}
     _, page = build_report(
         first, out / "report", data, title="ccreid demo: CRE and BSGA ablation", intro=intro,
         extra_tables=summary_tables(summary), activations=True,
     )  # fmt: skip
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
+    write_study(
+        out,
+        by_seed,
+        title="ccreid demo: the ablation as a study over seeds",
+        intro=f"The full report, with figures: {page}",
+        label="variant",
+        summary=summary,
+    )
     return page
 
 

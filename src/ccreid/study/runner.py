@@ -5,9 +5,10 @@ continued after a stop.
 
     <study>/seed-<s>/runs/<config>/   one run folder per config and seed
 
-A finished run (its results are written and its config is the one planned) is never
-trained again; a run that stopped part way is resumed from its last complete epoch; any
-other folder in the way is refused unless the study is started over (``overwrite``).
+A finished run (its results are written and its config is the one planned, wherever the
+study folder has been moved) is never trained again; a run that stopped part way is resumed
+from its last complete epoch; any other folder in the way is refused unless the study is
+started over (``overwrite``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from ccreid.runfolder import RunFolder
 
 # Settings a study may change between a stop and a restart without changing a number.
 RESTARTABLE = ("data.workers",)
+# Settings a study derives from where it lies (with its per-seed overrides): a study folder
+# moved elsewhere still holds its finished runs.
+LOCATION = ("output_dir", "name")
 
 
 def slug(name: str) -> str:
@@ -47,10 +51,13 @@ class Study:
     def planned(self, name: str, seed: int) -> ExperimentConfig:
         """The config of one run: the study's config with this seed and run folder."""
         run = self.run_folder(name, seed)
-        extra = self.per_seed(seed) if self.per_seed is not None else []
         return apply_overrides(self.configs[name], [
-            *extra, f"train.seed={seed}", f"output_dir={run.path.parent}", f"name={run.path.name}"
+            *self._per_seed(seed), f"train.seed={seed}", f"output_dir={run.path.parent}",
+            f"name={run.path.name}",
         ])  # fmt: skip
+
+    def _per_seed(self, seed: int) -> list[str]:
+        return self.per_seed(seed) if self.per_seed is not None else []
 
     def state(self, name: str, seed: int) -> str:
         """``new``, ``finished`` or ``stopped`` (a run to resume)."""
@@ -58,7 +65,8 @@ class Study:
         if not run.is_run():
             return "new"
         changes = config_changes(run.config(), self.planned(name, seed))
-        if any(k not in RESTARTABLE for k in changes):
+        located = {*LOCATION, *(o.split("=", 1)[0] for o in self._per_seed(seed))}
+        if any(k not in RESTARTABLE and k not in located for k in changes):
             return "other"  # not this study's run: refused by training unless overwrite
         if (run / RunFolder.RESULTS).is_file():
             return "finished"
