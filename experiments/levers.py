@@ -44,7 +44,7 @@ LEVERS = {
     "recipe": Lever("the fast budget as it is"),
     "own-backdrops": Lever("one backdrop and prop per tracklet (no shared places)",
                            budget={"backdrop_places": 0}),
-    "plain-scenes": Lever("plain scenes: no backdrop, prop or occluder at all", scenes="plain"),
+    "plain-scenes": Lever("no backdrop, prop or occluder at all", scenes="plain"),
     "full-width": Lever("full-width ResNet-18 (64-128-256-512 channels)",
                         overrides=("model.backbone=resnet18",)),
     "55x4": Lever("55 training identities x 4 images per camera (the same image count)",
