@@ -197,6 +197,7 @@ def test_resume_keeps_finished_runs_and_trains_what_is_missing(tmp_path: Path) -
     (its checkpoint is untouched), the new ones are, and the tables cover all of them."""
     from rich.console import Console
 
+    from ccreid.errors import InputError
     from ccreid.fileio import RunFolderError
 
     run_demo(tmp_path, budget="tiny", variants=["baseline"])
@@ -216,6 +217,10 @@ def test_resume_keeps_finished_runs_and_trains_what_is_missing(tmp_path: Path) -
     assert set(summary["+CRE"]["seeds"]) == {"0", "1"}
     study = json.loads((tmp_path / "study.json").read_text())
     assert any(d["metric"] == "cc/mAP" for d in study["differences"])
+    drawn = (tmp_path / "seed-0" / "data" / ".synthetic.json").read_text()
+    with pytest.raises(InputError, match="another synthetic set for seed 0 .*scenes"):
+        run_demo(tmp_path, budget="tiny", variants=["baseline"], scenes="plain", resume=True)
+    assert (tmp_path / "seed-0" / "data" / ".synthetic.json").read_text() == drawn
 
 
 def test_resume_and_overwrite_together_are_refused(tmp_path: Path) -> None:

@@ -186,11 +186,14 @@ def test_study_refuses_what_it_sets_itself_and_names_a_missing_config(cli, tmp_p
 def test_a_moved_study_folder_keeps_its_finished_runs(
     study_dir: Path, tiny_synthetic: Path, cli, tmp_path: Path
 ) -> None:
-    """Run folders and names follow the study folder: a copy elsewhere trains nothing again."""
+    """Run folders and names follow the study folder: a copy elsewhere trains nothing again,
+    and a run that had not finished resumes there."""
     moved = tmp_path / "moved"
     shutil.copytree(study_dir / "out", moved)
+    (moved / "seed-0" / "runs" / "bsga" / "results.json").unlink()
     res = cli("study", study_dir / "baseline.yaml", study_dir / "bsga.yaml", "--seeds", 2,
               "-o", moved, *_overrides(tiny_synthetic, study_dir), expect=0)  # fmt: skip
-    assert res.out.count("not trained again") == 4
+    assert res.out.count("not trained again") == 3
+    assert (moved / "seed-0" / "runs" / "bsga" / "results.json").is_file()
     record = json.loads((moved / "study.json").read_text())
     assert record["configs"]["bsga"]["runs"]["1"] == "seed-1/runs/bsga"

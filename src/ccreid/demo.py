@@ -24,7 +24,8 @@ from ccreid.runfolder import RunFolder
 from ccreid.study import Study, differences, run_study, slug, study_tables, summarise, write_study
 from ccreid.study.tables import format_mean_std, seed_count
 from ccreid.study.tables import settings as study_settings
-from ccreid.synthetic import SyntheticConfig, generate
+from ccreid.synthetic import SyntheticConfig, drawing_stamp, generate
+from ccreid.synthetic.generator import COMPLETE_MARKER
 from ccreid.viz.run_report import build_report
 
 __all__ = ["BUDGETS", "VARIANTS", "Budget", "run_demo", "slug", "summarise", "summary_tables"]
@@ -130,12 +131,16 @@ def run_demo(
     out = Path(out)
     _check_out(out, overwrite, resume)
     b = BUDGETS[budget] if isinstance(budget, str) else budget
+    if resume:
+        _check_same_draws(
+            out, {s: b.synthetic(s, scenes, video) for s in range(seed, seed + seeds)}
+        )
     start = time.perf_counter()
     configs = {name: load_config(None, [*demo_overrides(b, video), f"train.cre={cre}",
                                         f"model.attention={attention}", *(overrides or [])])
                for name, cre, attention in chosen}  # fmt: skip
     study = Study(
-        out, configs, tuple(range(seed, seed + seeds)), per_seed=lambda s: seed_data(out, s)
+        out, configs, tuple(range(seed, seed + seeds)), seed_paths=lambda s: seed_data(out, s)
     )
     drawn: dict[int, ReIDData] = {}
 
@@ -147,7 +152,8 @@ def run_demo(
                         after_run=lambda *run: _after_run(*run, console))  # fmt: skip
     elapsed = time.perf_counter() - start
     summary = summarise(by_seed)
-    intro = _intro(b, video, scenes, overrides or [], list(by_seed), elapsed, resume)
+    intro = _intro(b, next(iter(configs.values())), video, scenes, overrides or [],
+                   list(by_seed), elapsed, resume)  # fmt: skip
     page = _publish(out, intro, by_seed, drawn[seed], summary)
     _print_table(console, summary)
     console.print(Text(f"report: {page} and {page.with_suffix('.md')}  "
@@ -170,6 +176,23 @@ def _check_out(out: Path, overwrite: bool, resume: bool) -> None:
         )
 
 
+def _check_same_draws(out: Path, planned: dict[int, SyntheticConfig]) -> None:
+    """Refuse to continue a demo whose runs were trained on other synthetic data (another
+    budget's sizes, scenes or backdrops): its finished runs would be mixed with new ones."""
+    for seed, cfg in planned.items():
+        marker = out / f"seed-{seed}" / "data" / COMPLETE_MARKER
+        if not marker.is_file() or not any((out / f"seed-{seed}" / "runs").glob("*")):
+            continue
+        drawn, wanted = json.loads(marker.read_text()), drawing_stamp(cfg)
+        changed = sorted(k for k in {*drawn, *wanted} if drawn.get(k) != wanted.get(k))
+        if changed:
+            raise InputError(
+                f"{out} was trained on another synthetic set for seed {seed} (it differs in "
+                f"{', '.join(changed)}): continue it with the budget and scenes it was started "
+                "with, or pass --overwrite to start again, or choose another --out"
+            )
+
+
 def _draw(out: Path, seed: int, syn: SyntheticConfig, video: bool, console: Console) -> ReIDData:
     """Draw (or find already drawn) one seed's synthetic set and load it."""
     data_dir = out / f"seed-{seed}" / "data"
@@ -186,8 +209,8 @@ def _draw(out: Path, seed: int, syn: SyntheticConfig, video: bool, console: Cons
     return data
 
 
-def _intro(b: Budget, video: bool, scenes: str, overrides: list[str], seeds: list[int],
-           elapsed: float, resume: bool) -> str:  # fmt: skip
+def _intro(b: Budget, cfg: ExperimentConfig, video: bool, scenes: str, overrides: list[str],
+           seeds: list[int], elapsed: float, resume: bool) -> str:  # fmt: skip
     """The report's first paragraph: what was trained on what, where, and how long it took."""
     backdrops = (f"{b.backdrop_places} shared backdrop places per camera" if b.backdrop_places
                  else "a backdrop per tracklet")  # fmt: skip
@@ -196,8 +219,8 @@ def _intro(b: Budget, video: bool, scenes: str, overrides: list[str], seeds: lis
     return (
         f"Synthetic clothes-changing data ({b.train_ids} train / {b.test_ids} test ids, "
         f"{'plain scenes' if scenes == 'plain' else 'cluttered scenes, ' + backdrops}, "
-        f"{b.images_per_camera} training images per camera), {b.backbone} "
-        f"from scratch at {b.height}x{b.width}, {b.epochs} epochs, "
+        f"{b.images_per_camera} training images per camera), {cfg.model.backbone} "
+        f"from scratch at {cfg.data.height}x{cfg.data.width}, {cfg.train.epochs} epochs, "
         f"P x K = 8 x 4{' clips of 4 frames' if video else ''}, L_id + L_BCTri"
         f"{'; overrides ' + ' '.join(overrides) if overrides else ''}; "
         f"seeds {', '.join(map(str, seeds))}; {describe_cpu()}; {took}."

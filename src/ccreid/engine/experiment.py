@@ -105,6 +105,7 @@ def run_training(
     data: ReIDData | None = None,
     on_epoch: Callable[[EpochLog], None] | None = None,
     overwrite: bool = False,
+    moved: tuple[str, ...] = (),
 ) -> RunResult:
     """Train (or resume) one experiment, then evaluate the final weights once on every
     evaluation set of the dataset.
@@ -114,14 +115,15 @@ def run_training(
 
     Model selection (``best``) uses the validation set only (PRCC's rgb/val, or
     ``data.val_ids`` held-out training identities); without one there is no ``best``.
-    ``on_epoch`` is called with each epoch's log after it is written.
+    ``on_epoch`` is called with each epoch's log after it is written. ``moved``: settings
+    that may differ on resume because they follow a study folder that was moved.
     """
     check_training_config(cfg)
     dist = init_distributed()
     console = console or Console(stderr=True, markup=False, highlight=False)
     run = RunFolder(run_dir if run_dir is not None else Path(cfg.output_dir) / cfg.name)
     if resume:  # every rank reads the same file: all refuse, or none
-        check_resume_config(run, cfg)
+        check_resume_config(run, cfg, moved)
     if dist.is_main:
         run.ensure_writable()  # before any work, naming the folder
     with run.lock() if dist.is_main else contextlib.nullcontext():
@@ -197,15 +199,16 @@ RESUMABLE_KEYS = (
 )  # fmt: skip
 
 
-def check_resume_config(run: RunFolder, cfg: ExperimentConfig) -> None:
+def check_resume_config(run: RunFolder, cfg: ExperimentConfig, moved: tuple[str, ...] = ()) -> None:
     """Before any work: ``cfg`` differs from the run's stored config only in
-    RESUMABLE_KEYS; otherwise a ConfigError lists each change as ``key: old -> new``."""
+    RESUMABLE_KEYS (or ``moved``: paths that followed a moved study folder); otherwise a
+    ConfigError lists each change as ``key: old -> new``."""
     if not run.is_run():
         raise CheckpointError(f"cannot resume: {run / RunFolder.CONFIG} does not exist (no run "
                               f"of `ccreid train` started in {run.path})")  # fmt: skip
     changes = config_changes(run.config(), cfg)
     refused = [f"{k}: {old} -> {new}" for k, (old, new) in changes.items()
-               if k not in RESUMABLE_KEYS]  # fmt: skip
+               if k not in RESUMABLE_KEYS and k not in moved]  # fmt: skip
     if refused:
         raise ConfigError(
             f"cannot resume {run.path} with other settings than {run / RunFolder.CONFIG} (only "

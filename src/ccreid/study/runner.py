@@ -43,7 +43,9 @@ class Study:
     folder: Path
     configs: dict[str, ExperimentConfig]
     seeds: tuple[int, ...]
-    per_seed: Callable[[int], list[str]] | None = None  # overrides that depend on the seed
+    # Path overrides per seed, under the study folder (data.root, ...): not compared when a
+    # study is continued, so a moved folder keeps its runs. Nothing else belongs here.
+    seed_paths: Callable[[int], list[str]] | None = None
 
     def run_folder(self, name: str, seed: int) -> RunFolder:
         return RunFolder(self.folder / f"seed-{seed}" / "runs" / slug(name))
@@ -52,12 +54,16 @@ class Study:
         """The config of one run: the study's config with this seed and run folder."""
         run = self.run_folder(name, seed)
         return apply_overrides(self.configs[name], [
-            *self._per_seed(seed), f"train.seed={seed}", f"output_dir={run.path.parent}",
+            *self._seed_paths(seed), f"train.seed={seed}", f"output_dir={run.path.parent}",
             f"name={run.path.name}",
         ])  # fmt: skip
 
-    def _per_seed(self, seed: int) -> list[str]:
-        return self.per_seed(seed) if self.per_seed is not None else []
+    def located(self, seed: int) -> tuple[str, ...]:
+        """The settings that follow the study folder when it is moved (not compared)."""
+        return (*LOCATION, *(o.split("=", 1)[0] for o in self._seed_paths(seed)))
+
+    def _seed_paths(self, seed: int) -> list[str]:
+        return self.seed_paths(seed) if self.seed_paths is not None else []
 
     def state(self, name: str, seed: int) -> str:
         """``new``, ``finished`` or ``stopped`` (a run to resume)."""
@@ -65,8 +71,7 @@ class Study:
         if not run.is_run():
             return "new"
         changes = config_changes(run.config(), self.planned(name, seed))
-        located = {*LOCATION, *(o.split("=", 1)[0] for o in self._per_seed(seed))}
-        if any(k not in RESTARTABLE and k not in located for k in changes):
+        if any(k not in RESTARTABLE and k not in self.located(seed) for k in changes):
             return "other"  # not this study's run: refused by training unless overwrite
         if (run / RunFolder.RESULTS).is_file():
             return "finished"
@@ -98,7 +103,7 @@ def run_study(
             cfg = study.planned(name, seed)
             console.rule(f"seed {seed}, {name}")
             run_training(cfg, run.path, resume=state == "stopped", console=console, data=data,
-                         overwrite=state == "new")  # fmt: skip
+                         overwrite=state == "new", moved=study.located(seed))  # fmt: skip
             if after_run is not None:
                 after_run(name, seed, cfg, run, data)
     return study.runs()

@@ -6,8 +6,16 @@ from ccreid.synthetic.generator import (
     CAMERAS,
     SyntheticConfig,
     check_config,
+    drawing_stamp,
     generate,
     outfits_needed,
 )
 
-__all__ = ["CAMERAS", "SyntheticConfig", "check_config", "generate", "outfits_needed"]
+__all__ = [
+    "CAMERAS",
+    "SyntheticConfig",
+    "check_config",
+    "drawing_stamp",
+    "generate",
+    "outfits_needed",
+]

@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -281,6 +282,11 @@ def _fresh_folders(out: Path, cfg: SyntheticConfig) -> tuple[Path, Path]:
     return images, masks
 
 
+def drawing_stamp(cfg: SyntheticConfig) -> dict[str, Any]:
+    """What a complete set records of how it was drawn (a set with another stamp is redrawn)."""
+    return {"generator": GENERATOR_VERSION, **asdict(cfg)}
+
+
 def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers: int = 1,
              progress=None) -> Path:  # fmt: skip
     """Write the dataset under ``out`` (``VC-Clothes/`` and ``masks/VC-Clothes/``).
@@ -291,7 +297,7 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     out = Path(out)
     ensure_writable(out)
     marker = out / COMPLETE_MARKER
-    stamp = {"generator": GENERATOR_VERSION, **asdict(cfg)}
+    stamp = drawing_stamp(cfg)
     if marker.exists() and json.loads(marker.read_text()) == stamp:
         return out
     check_config(cfg)
