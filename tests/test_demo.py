@@ -221,6 +221,10 @@ def test_resume_keeps_finished_runs_and_trains_what_is_missing(tmp_path: Path) -
     with pytest.raises(InputError, match="another synthetic set for seed 0 .*scenes"):
         run_demo(tmp_path, budget="tiny", variants=["baseline"], scenes="plain", resume=True)
     assert (tmp_path / "seed-0" / "data" / ".synthetic.json").read_text() == drawn
+    with pytest.raises(RunFolderError, match=r"other settings than this study(.|\n)*train.lr"):
+        run_demo(tmp_path, budget="tiny", variants=["baseline"], overrides=["train.lr=5e-3"],
+                 resume=True)  # fmt: skip
+    assert {p.name: p.stat().st_mtime_ns for p in first.rglob("*.safetensors")} == before
 
 
 def test_resume_and_overwrite_together_are_refused(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from rich.console import Console
 from ccreid.config import ExperimentConfig, apply_overrides, config_changes
 from ccreid.data import ReIDData
 from ccreid.engine import run_training
+from ccreid.fileio import RunFolderError
 from ccreid.runfolder import RunFolder
 
 # Settings a study may change between a stop and a restart without changing a number.
@@ -70,12 +71,18 @@ class Study:
         run = self.run_folder(name, seed)
         if not run.is_run():
             return "new"
-        changes = config_changes(run.config(), self.planned(name, seed))
-        if any(k not in RESTARTABLE and k not in self.located(seed) for k in changes):
-            return "other"  # not this study's run: refused by training unless overwrite
+        if self.unplanned(name, seed):
+            return "other"  # not this study's run: refused unless overwrite
         if (run / RunFolder.RESULTS).is_file():
             return "finished"
         return "stopped" if run.checkpoint_path("last").is_file() else "new"
+
+    def unplanned(self, name: str, seed: int) -> list[str]:
+        """How a run folder's stored config differs from the planned one (``key: old -> new``),
+        leaving out what may change between a stop and a restart."""
+        changes = config_changes(self.run_folder(name, seed).config(), self.planned(name, seed))
+        return [f"{k}: {old} -> {new}" for k, (old, new) in changes.items()
+                if k not in RESTARTABLE and k not in self.located(seed)]  # fmt: skip
 
     def runs(self) -> dict[int, dict[str, RunFolder]]:
         return {s: {n: self.run_folder(n, s) for n in self.configs} for s in self.seeds}
@@ -100,6 +107,13 @@ def run_study(
             if state == "finished":
                 console.print(f"seed {seed}, {name}: finished in {run.path}, not trained again")
                 continue
+            if state == "other":
+                raise RunFolderError(
+                    f"{run.path} holds a run with other settings than this study plans for it "
+                    "(a study is continued with the configs and overrides it was started "
+                    "with): start the study again with --overwrite, or choose another "
+                    "folder; changed:\n  " + "\n  ".join(study.unplanned(name, seed))
+                )
             cfg = study.planned(name, seed)
             console.rule(f"seed {seed}, {name}")
             run_training(cfg, run.path, resume=state == "stopped", console=console, data=data,
