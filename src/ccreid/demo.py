@@ -24,8 +24,7 @@ from ccreid.runfolder import RunFolder
 from ccreid.study import Study, differences, run_study, slug, study_tables, summarise, write_study
 from ccreid.study.tables import format_mean_std, seed_count
 from ccreid.study.tables import settings as study_settings
-from ccreid.synthetic import SyntheticConfig, drawing_stamp, generate
-from ccreid.synthetic.generator import COMPLETE_MARKER
+from ccreid.synthetic import SyntheticConfig, drawing_stamp, drawn_stamp, generate
 from ccreid.viz.run_report import build_report
 
 __all__ = ["BUDGETS", "VARIANTS", "Budget", "run_demo", "slug", "summarise", "summary_tables"]
@@ -180,10 +179,10 @@ def _check_same_draws(out: Path, planned: dict[int, SyntheticConfig]) -> None:
     """Refuse to continue a demo whose runs were trained on other synthetic data (another
     budget's sizes, scenes or backdrops): its finished runs would be mixed with new ones."""
     for seed, cfg in planned.items():
-        marker = out / f"seed-{seed}" / "data" / COMPLETE_MARKER
-        if not marker.is_file() or not any((out / f"seed-{seed}" / "runs").glob("*")):
+        drawn = drawn_stamp(out / f"seed-{seed}" / "data")
+        if drawn is None or not any((out / f"seed-{seed}" / "runs").glob("*")):
             continue
-        drawn, wanted = json.loads(marker.read_text()), drawing_stamp(cfg)
+        wanted = drawing_stamp(cfg)
         changed = sorted(k for k in {*drawn, *wanted} if drawn.get(k) != wanted.get(k))
         if changed:
             raise InputError(

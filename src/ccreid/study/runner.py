@@ -81,8 +81,8 @@ class Study:
         """How a run folder's stored config differs from the planned one (``key: old -> new``),
         leaving out what may change between a stop and a restart."""
         changes = config_changes(self.run_folder(name, seed).config(), self.planned(name, seed))
-        return [f"{k}: {old} -> {new}" for k, (old, new) in changes.items()
-                if k not in RESTARTABLE and k not in self.located(seed)]  # fmt: skip
+        compared = set(changes) - {*RESTARTABLE, *self.located(seed)}
+        return [f"{k}: {old} -> {new}" for k, (old, new) in changes.items() if k in compared]
 
     def runs(self) -> dict[int, dict[str, RunFolder]]:
         return {s: {n: self.run_folder(n, s) for n in self.configs} for s in self.seeds}

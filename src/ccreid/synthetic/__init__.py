@@ -7,6 +7,7 @@ from ccreid.synthetic.generator import (
     SyntheticConfig,
     check_config,
     drawing_stamp,
+    drawn_stamp,
     generate,
     outfits_needed,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "SyntheticConfig",
     "check_config",
     "drawing_stamp",
+    "drawn_stamp",
     "generate",
     "outfits_needed",
 ]

@@ -287,6 +287,12 @@ def drawing_stamp(cfg: SyntheticConfig) -> dict[str, Any]:
     return {"generator": GENERATOR_VERSION, **asdict(cfg)}
 
 
+def drawn_stamp(out: str | Path) -> dict[str, Any] | None:
+    """The stamp of the complete set in ``out``, or None where no complete set lies."""
+    marker = Path(out) / COMPLETE_MARKER
+    return json.loads(marker.read_text()) if marker.is_file() else None
+
+
 def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers: int = 1,
              progress=None) -> Path:  # fmt: skip
     """Write the dataset under ``out`` (``VC-Clothes/`` and ``masks/VC-Clothes/``).
@@ -298,7 +304,7 @@ def generate(out: str | Path, cfg: SyntheticConfig = SyntheticConfig(), workers:
     ensure_writable(out)
     marker = out / COMPLETE_MARKER
     stamp = drawing_stamp(cfg)
-    if marker.exists() and json.loads(marker.read_text()) == stamp:
+    if drawn_stamp(out) == stamp:
         return out
     check_config(cfg)
     marker.unlink(missing_ok=True)
